@@ -1,0 +1,181 @@
+"""The whole GroupedVAE: forward against a direct transcription of eq. 8-11, gradients
+against finite differences of the total loss (G = 1, and the decoder for any G) and of the
+routed surrogate (every parameter, G = 2 and 3), and the routing's exact zeros."""
+import numpy
+import pytest
+
+from tinyvae import GroupedVAE
+from tinyvae.backend import to_numpy
+from tinyvae.gradcheck import check_gradients
+
+TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
+
+
+def tiny_model(groups, models=1, seed=0, beta=1.0, xp=numpy):
+    return GroupedVAE(groups=groups, models=models, seed=seed, beta=beta, xp=xp, **TINY)
+
+
+def batch(model, B=4, seed=1):
+    rng = numpy.random.default_rng(seed)
+    x = (rng.random((model.models, B, model.pixels)) < 0.4).astype(numpy.float64)   # (M, B, P)
+    eps = rng.standard_normal((model.models, B, model.latent))                      # (M, B, Z)
+    return x, eps
+
+
+def reference_losses(params, x, eps, groups, beta, frozen_z=None):
+    """Eq. 8-11 written directly for one model (index 0 of every parameter).
+
+    With `frozen_z`, decoding i sees [frozen z_1 .. z_(i-1) | live z_i | 0]: the routed
+    surrogate whose ordinary gradient is the paper's routed gradient."""
+    def mlp(part, h, act):
+        n = len([k for k in params if k.startswith(part) and k.endswith(".W")])
+        for k in range(n):
+            h = h @ params[f"{part}.{k}.W"][0] + params[f"{part}.{k}.b"][0]
+            h = act(h) if k < n - 1 else h
+        return h
+    Z = sum(groups)
+    h = mlp("encoder", x[0], lambda a: numpy.maximum(a, 0))
+    mu, logvar = h[:, :Z], h[:, Z:]
+    z = mu + numpy.exp(logvar / 2) * eps[0]
+    rec, start = [], 0
+    for size in groups:
+        end = start + size
+        zin = numpy.zeros_like(z)
+        zin[:, :end] = z[:, :end]
+        if frozen_z is not None:
+            zin[:, :start] = frozen_z[:, :start]
+        p = 1 / (1 + numpy.exp(-mlp("decoder", zin, numpy.tanh)))
+        rec.append(-(x[0] * numpy.log(p) + (1 - x[0]) * numpy.log(1 - p)).sum(1).mean())
+        start = end
+    kl = (0.5 * (mu ** 2 + numpy.exp(logvar) - 1 - logvar)).sum(1).mean()
+    return numpy.array(rec), kl, z, h
+
+
+def assert_away_from_relu_kinks(model, x):
+    """Finite differences with h = 1e-6 must not cross a ReLU kink."""
+    h = x
+    for k in range(len(model.encoder_sizes) - 2):
+        h = h @ model.params[f"encoder.{k}.W"] + model.params[f"encoder.{k}.b"][:, None]
+        assert numpy.abs(h).min() > 1e-4
+        h = numpy.maximum(h, 0)
+
+
+@pytest.mark.parametrize("groups", [(4,), (2, 2), (1, 2, 1)])
+def test_forward_matches_the_paper_equations(groups):
+    model = tiny_model(groups, beta=2.5)
+    x, eps = batch(model)
+    losses, _ = model.forward(x, eps)
+    rec, kl, _, _ = reference_losses(model.params, x, eps, groups, 2.5)
+    numpy.testing.assert_allclose(losses["rec"][0], rec, rtol=1e-12)
+    numpy.testing.assert_allclose(losses["kl"][0], kl, rtol=1e-12)
+    numpy.testing.assert_allclose(losses["total"][0], rec.sum() + 2.5 * kl, rtol=1e-12)
+    mu, logvar = model.encode(x)
+    _, _, _, h = reference_losses(model.params, x, eps, groups, 2.5)
+    numpy.testing.assert_allclose(numpy.concatenate([mu[0], logvar[0]], 1), h, rtol=1e-12)
+
+
+def _total(model, x, eps):
+    return lambda: float(model.forward(x, eps)[0]["total"].sum())
+
+
+def test_beta_vae_every_gradient_equals_finite_differences_of_the_loss():
+    model = tiny_model((4,), beta=3.0)
+    x, eps = batch(model)
+    assert_away_from_relu_kinks(model, x)
+    _, grads = model.loss_and_grads(x, eps)
+    check_gradients(_total(model, x, eps), model.params, grads, rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [(2, 2), (1, 2, 1)])
+def test_grouped_vae_gradients(groups):
+    model = tiny_model(groups, beta=1.5)
+    x, eps = batch(model)
+    assert_away_from_relu_kinks(model, x)
+    _, grads = model.loss_and_grads(x, eps)
+    # (a) The decoder receives the true gradient of the total loss.
+    decoder = {k: g for k, g in grads.items() if k.startswith("decoder")}
+    check_gradients(_total(model, x, eps), model.params, decoder, rtol=1e-6)
+    # (b) Every parameter receives the gradient of the routed surrogate, in which
+    #     z_1 .. z_(i-1) are constants inside L_rec,i.
+    _, _, z0, _ = reference_losses(model.params, x, eps, groups, 1.5)
+
+    def surrogate():
+        rec, kl, _, _ = reference_losses(model.params, x, eps, groups, 1.5, frozen_z=z0)
+        return float(rec.sum() + 1.5 * kl)
+    check_gradients(surrogate, model.params, grads, rtol=1e-6)
+    # ... and the encoder's routed gradient is not the gradient of the total loss.
+    encoder = {k: g for k, g in grads.items() if k == "encoder.0.W"}
+    with pytest.raises(AssertionError):
+        check_gradients(_total(model, x, eps), model.params, encoder, rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [(2, 2), (1, 2, 1)])
+def test_rec_i_sends_exactly_zero_to_every_other_group(groups):
+    model = tiny_model(groups)
+    x, eps = batch(model)
+    _, cache = model.forward(x, eps)
+    G = len(groups)
+    for i in range(G):
+        only_i = numpy.eye(G)[i]
+        _, dmu, dlogvar, dzin = model.backward(cache, rec_weights=only_i, kl_weight=False)
+        for j, g in enumerate(model.group_slices):
+            if j == i:
+                assert numpy.abs(dmu[..., g]).max() > 0
+                continue
+            assert numpy.all(dmu[..., g] == 0) and numpy.all(dlogvar[..., g] == 0)
+            if j < i:   # without the routing, L_rec,i would reach the earlier group
+                assert numpy.abs(dzin[:, i, :, g]).max() > 0
+
+
+def test_kl_alone_reaches_the_encoder_and_not_the_decoder():
+    model = tiny_model((2, 2), beta=2.0)
+    x, eps = batch(model)
+    _, cache = model.forward(x, eps)
+    grads, dmu, _, _ = model.backward(cache, rec_weights=numpy.zeros(2), kl_weight=True)
+    assert all(numpy.all(g == 0) for k, g in grads.items() if k.startswith("decoder"))
+    assert numpy.abs(grads["encoder.0.W"]).max() > 0
+    mu, _ = model.encode(x)
+    numpy.testing.assert_allclose(dmu, 2.0 * mu / x.shape[1], rtol=1e-12)
+
+
+def test_models_axis_equals_separate_models():
+    """M = 3 in lockstep equals three M = 1 models given the same seeds, batches and noise."""
+    joint = tiny_model((2, 2), models=3, seed=[5, 6, 7], beta=[1.0, 2.0, 4.0])
+    x, eps = batch(joint)
+    losses, grads = joint.loss_and_grads(x, eps)
+    for m, (seed, beta) in enumerate(zip([5, 6, 7], [1.0, 2.0, 4.0])):
+        single = tiny_model((2, 2), seed=seed, beta=beta)
+        for name in single.params:
+            numpy.testing.assert_array_equal(single.params[name][0], joint.params[name][m])
+        l1, g1 = single.loss_and_grads(x[m:m + 1], eps[m:m + 1])
+        numpy.testing.assert_allclose(l1["total"][0], losses["total"][m], rtol=1e-13)
+        for name in g1:
+            numpy.testing.assert_allclose(g1[name][0], grads[name][m], rtol=1e-11, atol=1e-15)
+    assert not numpy.allclose(joint.params["encoder.0.W"][0], joint.params["encoder.0.W"][1])
+
+
+def test_default_model_matches_the_paper_sizes():
+    model = GroupedVAE()
+    shapes = {k: v.shape for k, v in model.params.items()}
+    assert shapes["encoder.0.W"] == (1, 4096, 1200) and shapes["encoder.2.W"] == (1, 1200, 12)
+    assert shapes["decoder.0.W"] == (1, 6, 1200) and shapes["decoder.3.W"] == (1, 1200, 4096)
+    assert len(shapes) == 14 and model.params["decoder.1.b"].dtype == numpy.float32
+
+
+@pytest.mark.parametrize("bad, match", [(dict(groups=(3, 0)), "positive"),
+                                        (dict(groups=()), "positive"),
+                                        (dict(models=2, seed=[1, 2, 3]), "one per model")])
+def test_bad_arguments_are_clear(bad, match):
+    with pytest.raises(ValueError, match=match):
+        GroupedVAE(**{**TINY, **bad})
+
+
+def test_model_agrees_across_backends(xp):
+    ref = tiny_model((2, 2), models=2)
+    model = tiny_model((2, 2), models=2, xp=xp)
+    x, eps = batch(ref)
+    l_ref, g_ref = ref.loss_and_grads(x, eps)
+    l, g = model.loss_and_grads(xp.asarray(x), xp.asarray(eps))
+    numpy.testing.assert_allclose(to_numpy(l["total"]), l_ref["total"], rtol=1e-12)
+    for name in g_ref:
+        numpy.testing.assert_allclose(to_numpy(g[name]), g_ref[name], rtol=1e-10, atol=1e-14)
