@@ -1,0 +1,206 @@
+"""train.py end to end through its command line, on few steps and small batches.
+
+Most runs call train.main(argv) in this process (the argv a shell would pass; main's return
+value is the exit status); the tests of signals and of the script entry point start it as a
+real subprocess."""
+import contextlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import SimpleNamespace
+
+import numpy
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FAST = ["--batch-size", "4", "--no-progress"]
+sys.path.insert(0, ROOT)
+import train  # noqa: E402
+
+
+def run(*args, check=None):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = train.main([str(a) for a in args])
+    proc = SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+    if check is not None:
+        assert code == check, proc.stdout + proc.stderr
+    return proc
+
+
+def run_script(*args, timeout=300):
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def params(run_dir):
+    with numpy.load(os.path.join(run_dir, "checkpoint.npz")) as f:
+        return {k: f[k] for k in f.files if k.startswith(("param/", "adam_"))}
+
+
+def assert_same_params(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        numpy.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_a_run_directory_explains_itself(tmp_path):
+    out = tmp_path / "run"
+    proc = run("--model", "grouped", "--steps", "4", "--log-every", "2", "--checkpoint-every",
+               "2", "--out", str(out), "--explain", *FAST, check=0)
+    assert "L_rec,2" in proc.stdout and "blocked" in proc.stdout     # the routing report
+    config = json.loads((out / "config.json").read_text())
+    assert config["groups"] == [3, 3] and config["model_betas"] == [1.0]
+    assert config["backend"] == "numpy" and config["data_source"] == "renderer"
+    assert "numpy" in config["versions"]
+    log = (out / "log.csv").read_text().splitlines()
+    assert log[0].startswith("step,model,beta,seed,total,rec_1,rec_2,kl,kl_z1")
+    assert [row.split(",")[0] for row in log[1:]] == ["2", "4"]
+    with numpy.load(out / "checkpoint.npz") as f:
+        assert f["param/encoder.0.W"].shape == (1, 4096, 1200)
+        assert json.loads(str(f["state"]))["step"] == 4
+    figures = sorted(os.listdir(out / "figures"))
+    assert figures == ["losses.png", "reconstructions_m0.png", "traversals_m0.png"]
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    common = ["--model", "beta", "--beta", "4", "--checkpoint-every", "2", "--log-every", "3",
+              *FAST]
+    run(*common, "--steps", "6", "--out", str(tmp_path / "straight"), check=0)
+    run(*common, "--steps", "3", "--out", str(tmp_path / "split"), check=0)   # cuts nothing
+    proc = run(*common, "--steps", "6", "--out", str(tmp_path / "split"), "--resume", check=0)
+    assert "resuming" in proc.stdout
+    assert_same_params(params(tmp_path / "straight"), params(tmp_path / "split"))
+    logs = [(tmp_path / d / "log.csv").read_text() for d in ("straight", "split")]
+    assert logs[0] == logs[1]
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path):
+    out = tmp_path / "run"
+    args = [sys.executable, os.path.join(ROOT, "train.py"), "--out", str(out), "--steps",
+            "100000", "--checkpoint-every", "100000", "--log-every", "2", *FAST]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)
+    deadline = time.time() + 120
+    while not (out / "log.csv").exists() or len((out / "log.csv").read_text().splitlines()) < 3:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    stdout, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in stdout
+    with numpy.load(out / "checkpoint.npz") as f:
+        k = json.loads(str(f["state"]))["step"]
+    assert k >= 2
+    run("--out", str(out), "--steps", str(k + 3), "--resume", "--checkpoint-every", "100000",
+        "--log-every", "2", *FAST, check=0)
+    run("--out", str(tmp_path / "straight"), "--steps", str(k + 3), "--checkpoint-every",
+        "100000", "--log-every", "2", *FAST, check=0)
+    assert_same_params(params(out), params(tmp_path / "straight"))
+    # Rows a kill left past the checkpoint are dropped, and a log interval cut by the
+    # interruption is completed from the sums the checkpoint kept.
+    assert (out / "log.csv").read_text() == (tmp_path / "straight" / "log.csv").read_text()
+
+
+def test_seeds_train_models_equal_to_single_runs(tmp_path):
+    common = ["--model", "grouped", "--steps", "2", *FAST]
+    run(*common, "--seeds", "3", "--seed", "5", "--out", str(tmp_path / "joint"), check=0)
+    joint = params(tmp_path / "joint")
+    for m, seed in ((0, 5), (2, 7)):
+        run(*common, "--seed", str(seed), "--out", str(tmp_path / f"s{seed}"), check=0)
+        single = params(tmp_path / f"s{seed}")
+        for k in single:
+            numpy.testing.assert_allclose(joint[k][m], single[k][0], rtol=1e-6, atol=1e-9,
+                                          err_msg=k)
+    assert not numpy.array_equal(joint["param/encoder.0.W"][0], joint["param/encoder.0.W"][1])
+
+
+def test_beta_list_times_seeds_trains_every_pair(tmp_path):
+    out = tmp_path / "grid"
+    run("--model", "beta", "--beta", "1,5", "--seeds", "2", "--steps", "1", "--out", str(out),
+        *FAST, check=0)
+    config = json.loads((out / "config.json").read_text())
+    assert config["model_betas"] == [1.0, 1.0, 5.0, 5.0]
+    assert config["model_seeds"] == [0, 1, 0, 1]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--groups", "2,3"], "sums to 5"),
+    (["--groups", "0,6"], "must be positive"),
+    (["--groups", "3,x"], "comma-separated"),
+    (["--steps", "0"], "--steps must be a positive integer"),
+    (["--batch-size", "-1"], "--batch-size must be a positive integer"),
+    (["--lr", "0"], "--lr must be positive"),
+    (["--beta", "-1"], "--beta values must be >= 0"),
+    (["--resume", "--overwrite"], "contradict"),
+    (["--data", "/nonexistent/dsprites.npz"], "/nonexistent/dsprites.npz"),
+])
+def test_bad_flags_give_one_clear_line(tmp_path, args, message):
+    proc = run("--out", str(tmp_path / "r"), "--steps", "1", *args)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_the_script_exits_with_the_status_and_one_line(tmp_path):
+    proc = run_script("--out", tmp_path / "r", "--groups", "2,3")
+    assert proc.returncode == 2 and proc.stderr.startswith("train.py: error: ")
+    assert "sums to 5" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = run_script("--model", "nonsense")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_malformed_data_file(tmp_path):
+    bad = tmp_path / "dsprites.npz"
+    bad.write_text("not an npz file")
+    proc = run("--out", str(tmp_path / "r"), "--steps", "1", "--data", str(bad))
+    assert proc.returncode == 2 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_existing_runs_are_never_overwritten_silently(tmp_path):
+    out = tmp_path / "run"
+    run("--out", str(out), "--steps", "2", *FAST, check=0)
+    before = params(out)
+    proc = run("--out", str(out), "--steps", "2", *FAST)
+    assert proc.returncode == 2 and "already holds a run" in proc.stderr
+    assert_same_params(before, params(out))
+    proc = run("--out", str(out), "--steps", "4", "--resume", "--beta", "5", "--lr", "0.001",
+               *FAST)
+    assert proc.returncode == 2 and "model_betas" in proc.stderr and "lr" in proc.stderr
+    proc = run("--out", str(out), "--steps", "2", "--resume", *FAST)
+    assert proc.returncode == 2 and "already at step 2" in proc.stderr
+    run("--out", str(out), "--steps", "1", "--overwrite", *FAST, check=0)
+
+
+def test_resume_without_or_with_a_broken_checkpoint(tmp_path):
+    proc = run("--out", str(tmp_path / "empty"), "--steps", "2", "--resume", *FAST)
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+    out = tmp_path / "run"
+    run("--out", str(out), "--steps", "1", *FAST, check=0)
+    data = (out / "checkpoint.npz").read_bytes()
+    (out / "checkpoint.npz").write_bytes(data[: len(data) // 2])
+    proc = run("--out", str(out), "--steps", "2", "--resume", *FAST)
+    assert proc.returncode == 2 and "corrupt or truncated" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_gpu_without_cupy_is_a_clear_error(tmp_path):
+    try:
+        import cupy  # noqa: F401
+        pytest.skip("CuPy is installed here: --gpu is a valid request on this machine")
+    except ImportError:
+        pass
+    proc = run("--out", str(tmp_path / "r"), "--steps", "1", "--gpu")
+    assert proc.returncode == 2 and "CuPy" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    proc = run("--out", str(out), "--steps", "50", "--lr", "1e30", "--checkpoint-every", "1",
+               *FAST)
+    assert proc.returncode == 1 and "non-finite" in proc.stderr and "logvar range" in proc.stderr
+    with numpy.load(out / "checkpoint.npz") as f:
+        assert all(numpy.isfinite(f[k]).all() for k in f.files if k.startswith("param/"))

@@ -1,0 +1,112 @@
+"""Training figures: reconstructions from every group prefix, latent traversals, loss curves.
+
+Everything is computed on the model's backend and brought to the host once per figure.
+Shapes: M models, N images shown, P pixels (64*64), Z latent, S traversal steps.
+"""
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")                      # files only: no display is needed or assumed
+import matplotlib.pyplot as plt            # noqa: E402
+import numpy                               # noqa: E402
+
+from .backend import to_numpy              # noqa: E402
+
+SIDE = 64
+TRAVERSAL = numpy.linspace(-2.5, 2.5, 9)   # prior standard deviations swept per latent
+
+
+def _sigmoid(logits):
+    return 1.0 / (1.0 + numpy.exp(-logits))
+
+
+def prefix_reconstructions(model, x):
+    """Reconstruction probabilities of x (M, N, P) from the means of z_1..z_i, i = 1..G:
+    what each prefix of groups alone carries (paper eq. 8). Returns (G, M, N, P) on the host."""
+    xp, M, N = model.xp, model.models, x.shape[1]
+    mu, _ = model.encode(x)                                             # (M, N, Z)
+    zin = xp.zeros((len(model.groups), M, N, model.latent), model.dtype)  # (G, M, N, Z)
+    for i, g in enumerate(model.group_slices):
+        zin[i, ..., :g.stop] = mu[..., :g.stop]
+    logits = model.decode(zin.transpose(1, 0, 2, 3).reshape(M, -1, model.latent))  # (M, GN, P)
+    out = to_numpy(logits).reshape(M, len(model.groups), N, -1)         # (M, G, N, P)
+    return _sigmoid(out.astype(numpy.float64)).transpose(1, 0, 2, 3)    # (G, M, N, P)
+
+
+def traversal_images(model, x0, order):
+    """Decode the mean code of one image x0 (M, 1, P) with latent `order[r]` swept over
+    TRAVERSAL, for each model. Returns (M, Z, S, P) on the host."""
+    xp, S, Z = model.xp, len(TRAVERSAL), model.latent
+    mu, _ = model.encode(x0)                                            # (M, 1, Z)
+    z = xp.repeat(xp.repeat(mu[:, :, None, :], Z, 1), S, 2)             # (M, Z, S, Z)
+    sweep = xp.asarray(TRAVERSAL, dtype=model.dtype)                    # (S,)
+    for m in range(model.models):
+        for r, d in enumerate(order[m]):
+            z[m, r, :, int(d)] = sweep
+    logits = model.decode(z.reshape(model.models, Z * S, Z))            # (M, ZS, P)
+    return _sigmoid(to_numpy(logits).astype(numpy.float64)).reshape(model.models, Z, S, -1)
+
+
+def save_training_figures(fig_dir, model, x, kl_dim, log_rows, labels, shown=4):
+    """Write reconstructions_m{m}.png and traversals_m{m}.png for the first `shown` models,
+    and losses.png for all of them.
+
+    x (M, N, P): the same test images for every model; kl_dim (M, Z) host array: latent
+    dimensions are drawn in decreasing KL order, the most informative first."""
+    os.makedirs(fig_dir, exist_ok=True)
+    recon = prefix_reconstructions(model, x)                            # (G, M, N, P)
+    order = numpy.argsort(-numpy.asarray(kl_dim), axis=1)               # (M, Z)
+    trav = traversal_images(model, x[:, :1], order)                     # (M, Z, S, P)
+    xs = to_numpy(x).astype(numpy.float64)                              # (M, N, P)
+    for m in range(min(shown, model.models)):
+        rows = [xs[m]] + list(recon[:, m])
+        names = ["x"] + [f"from z_1..z_{i + 1}" if i else "from z_1"
+                         for i in range(len(model.groups))]
+        _grid(os.path.join(fig_dir, f"reconstructions_m{m}.png"), rows, names,
+              f"{labels[m]}: test images and their reconstructions from each group prefix")
+        names = [f"z{d + 1} (KL {kl_dim[m][d]:.2f})" for d in order[m]]
+        _grid(os.path.join(fig_dir, f"traversals_m{m}.png"), list(trav[m]), names,
+              f"{labels[m]}: each latent swept over {TRAVERSAL[0]}..{TRAVERSAL[-1]}, "
+              "most informative first")
+    _loss_curves(os.path.join(fig_dir, "losses.png"), log_rows, labels)
+
+
+def _grid(path, rows, names, title):
+    """rows[r] is (C, P): one mosaic image with a thin grey gap between cells, drawn with a
+    single imshow (one axes per cell would cost seconds per figure)."""
+    R, C, gap = len(rows), len(rows[0]), 2
+    cell = SIDE + gap
+    mosaic = numpy.full((R * cell + gap, C * cell + gap), 0.35)                   # (H, W)
+    for r, row in enumerate(rows):
+        for c in range(C):
+            top, left = gap + r * cell, gap + c * cell
+            mosaic[top:top + SIDE, left:left + SIDE] = row[c].reshape(SIDE, SIDE)
+    fig, ax = plt.subplots(figsize=(C * 0.8 + 1.8, R * 0.8 + 0.5))
+    ax.imshow(mosaic, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([gap + r * cell + SIDE / 2 for r in range(R)], names, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.savefig(path, dpi=80, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _loss_curves(path, log_rows, labels):
+    """Total, each L_rec,i and KL against step; one line per model."""
+    if not log_rows:
+        return
+    terms = [k for k in log_rows[0] if k == "total" or k.startswith("rec_") or k == "kl"]
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.2 * len(terms), 3), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        for m, label in enumerate(labels):
+            rows = [r for r in log_rows if int(r["model"]) == m]
+            ax.plot([int(r["step"]) for r in rows], [float(r[term]) for r in rows],
+                    label=label, lw=1)
+        ax.set_title(term.replace("rec_", "L_rec,"), fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+    if len(labels) <= 10:
+        axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)

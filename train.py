@@ -1,0 +1,389 @@
+"""Train Grouped-VAEs or β-VAEs on dSprites: `python train.py --model grouped [--gpu]`.
+
+One process trains every (beta, seed) pair asked for at once, on the models axis. The run
+directory explains itself: config.json, log.csv, checkpoint.npz and figures/.
+"""
+import argparse
+import csv
+import importlib.metadata
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+
+import numpy
+
+from tinyvae import Adam, BackendError, get_xp
+from tinyvae.backend import device_name, to_numpy
+from tinyvae.data import BatchSampler, DataError, open_dataset, test_split
+from tinyvae.plots import save_training_figures
+from tinyvae.routing import routing_report
+from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, RunError, build_model, load_checkpoint,
+                          load_params, read_json, save_checkpoint, write_json)
+
+NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
+EXPLAIN_STREAM = 2        # the noise of the --explain report, apart from training's
+FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
+FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
+# Settings that define what is trained: a resumed run must agree on all of them.
+IDENTITY = ("model", "latent", "groups", "model_betas", "model_seeds", "batch_size", "lr", "data")
+
+
+class UsageError(Exception):
+    """Flags or files that cannot be used: exit status 2."""
+
+
+class TrainingError(Exception):
+    """Training itself failed (a non-finite loss): exit status 1."""
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Train Grouped-VAE (paper §4) or β-VAE on dSprites, several models at once.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", choices=("grouped", "beta"), default="grouped",
+                   help="grouped: the paper's Grouped-VAE; beta: β-VAE (one group)")
+    p.add_argument("--beta", default="1", help="KL weight, or a comma list (e.g. 1,5,10): "
+                   "every (beta, seed) pair is trained in one process")
+    p.add_argument("--latent", type=int, default=6, help="latent size Z")
+    p.add_argument("--groups", default="3,3", help="group sizes summing to --latent "
+                   "(grouped only; beta uses one group)")
+    p.add_argument("--steps", type=int, default=5000, help="training steps (total, also when "
+                   "resuming)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per step per model")
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam learning rate")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--seeds", type=int, default=1, help="train N models with seeds seed .. "
+                   "seed+N-1 at once")
+    p.add_argument("--data", default=None, help="path of the real dSprites .npz "
+                   "(default: the built-in renderer)")
+    p.add_argument("--gpu", action="store_true", help="train on the GPU with CuPy")
+    p.add_argument("--out", default=None, help="run directory (default: runs/ + a name "
+                   "made of model, beta, groups and seeds)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
+    p.add_argument("--explain", action="store_true", help="print the routing report for the "
+                   "first batch, then train")
+    p.add_argument("--log-every", type=int, default=50, help="steps between log.csv rows")
+    p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between "
+                   "checkpoints (and figures)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p.parse_args(argv)
+
+
+def make_config(a):
+    """Validate the flags and turn them into the run's config (raises UsageError)."""
+    for name in ("latent", "steps", "batch_size", "seeds", "log_every", "checkpoint_every"):
+        if getattr(a, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, "
+                             f"got {getattr(a, name)}")
+    if not a.lr > 0:
+        raise UsageError(f"--lr must be positive, got {a.lr}")
+    if a.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {a.seed}")
+    betas = _numbers(a.beta, float, "--beta", "1 or 1,5,10")
+    if min(betas) < 0:
+        raise UsageError(f"--beta values must be >= 0, got {a.beta}")
+    groups = (_numbers(a.groups, int, "--groups", "3,3") if a.model == "grouped"
+              else [a.latent])
+    if min(groups) < 1:
+        raise UsageError(f"--groups sizes must be positive, got {a.groups}")
+    if sum(groups) != a.latent:
+        raise UsageError(f"--groups {a.groups} sums to {sum(groups)}, but --latent is "
+                         f"{a.latent}; give sizes that sum to the latent size")
+    seeds = list(range(a.seed, a.seed + a.seeds))
+    config = {k: getattr(a, k) for k in ("model", "latent", "steps", "batch_size", "lr",
+                                          "seed", "seeds", "gpu", "log_every",
+                                          "checkpoint_every")}
+    config.update(groups=groups, betas=betas,
+                  model_betas=[b for b in betas for _ in seeds],
+                  model_seeds=[s for _ in betas for s in seeds],
+                  data=os.path.abspath(a.data) if a.data else "renderer")
+    return config
+
+
+def _numbers(text, cast, flag, example):
+    try:
+        values = [cast(v) for v in str(text).split(",")]
+    except ValueError:
+        raise UsageError(f"{flag} must be a comma-separated list of numbers like {example}, "
+                         f"got {text!r}") from None
+    return values
+
+
+def default_out(config):
+    betas = ",".join(f"{b:g}" for b in config["betas"])
+    s0, n = config["seed"], config["seeds"]
+    seeds = f"s{s0}" if n == 1 else f"s{s0}-{s0 + n - 1}"
+    groups = "-g" + ",".join(map(str, config["groups"])) if config["model"] == "grouped" else ""
+    return os.path.join("runs", f"{config['model']}-b{betas}{groups}-{seeds}")
+
+
+def prepare_out(out, config, resume, overwrite):
+    """Make or check the run directory; on --resume, the checkpoint to continue from."""
+    exists = os.path.exists(os.path.join(out, CONFIG)) or os.path.exists(
+        os.path.join(out, CHECKPOINT))
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite contradict each other; choose one")
+    if resume:
+        arrays, state = load_checkpoint(out)
+        old = read_json(os.path.join(out, CONFIG))
+        diffs = [f"{k}: run has {old.get(k)!r}, flags give {config[k]!r}"
+                 for k in IDENTITY if old.get(k) != config[k]]
+        if diffs:
+            raise UsageError(f"--resume: the flags disagree with the run in {out} ("
+                             + "; ".join(diffs) + "); repeat the run's flags, or use another --out")
+        if state["step"] >= config["steps"]:
+            raise UsageError(f"--resume: the run in {out} is already at step {state['step']}; "
+                             f"ask for more --steps to continue it")
+        return arrays, state
+    if exists and not overwrite:
+        raise UsageError(f"{out} already holds a run; add --resume to continue it, "
+                         f"--overwrite to replace it, or choose another --out")
+    if exists:
+        shutil.rmtree(out)
+    os.makedirs(out, exist_ok=True)
+    return None, None
+
+
+def versions(xp):
+    v = {"python": platform.python_version(), "numpy": numpy.__version__}
+    for package in ("scikit-learn", "matplotlib", "tqdm"):
+        try:
+            v[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            v[package] = None
+    if xp is not numpy:
+        v["cupy"] = xp.__version__
+    return v
+
+
+class Trainer:
+    """Everything one training loop holds: model, optimizer, data streams, noise streams."""
+
+    def __init__(self, config, xp, dataset):
+        self.config, self.xp, self.dataset = config, xp, dataset
+        self.model = build_model(config, xp)
+        self.opt = Adam(self.model.params, lr=config["lr"])
+        test_idx, train_idx = test_split(dataset.n_images)
+        self.test_idx = test_idx
+        self.sampler = BatchSampler(train_idx, config["model_seeds"])
+        self.noise = [numpy.random.default_rng((s, NOISE_STREAM)) for s in config["model_seeds"]]
+        self.step = 0
+        self.labels = [f"{config['model']} β={b:g} seed={s}" for b, s in
+                       zip(config["model_betas"], config["model_seeds"])]
+        self._reset_sums()
+
+    def _reset_sums(self):
+        self.sums, self.count = None, 0
+
+    def batch(self):
+        B, Z = self.config["batch_size"], self.config["latent"]
+        idx = self.sampler.next(B)                                         # (M, B)
+        x = self.dataset.images(idx, self.xp, self.model.dtype)            # (M, B, P)
+        eps = numpy.stack([g.standard_normal((B, Z)) for g in self.noise])  # (M, B, Z)
+        return x, self.xp.asarray(eps, dtype=self.model.dtype)
+
+    def train_step(self):
+        """One step; returns None, or the name of the first non-finite term and the images."""
+        x, eps = self.batch()
+        losses, grads = self.model.loss_and_grads(x, eps)
+        bad = self._first_nonfinite(losses, grads)
+        if bad:
+            return bad, x
+        self.opt.step(grads)
+        self.step += 1
+        keep = {k: losses[k] for k in ("total", "rec", "kl", "kl_dim")}
+        self.sums = keep if self.sums is None else {k: self.sums[k] + v for k, v in keep.items()}
+        self.count += 1
+        return None
+
+    def _first_nonfinite(self, losses, grads):
+        """The first non-finite loss term, or bias gradient, of this step (None if all finite).
+        The biases' gradients are sums of the layers' output gradients, so a non-finite value
+        anywhere upstream shows there; checking them costs almost nothing."""
+        xp = self.xp
+        checks = [("total loss", losses["total"]), ("KL", losses["kl"])]
+        checks += [(f"L_rec,{i + 1}", losses["rec"][:, i]) for i in range(len(self.model.groups))]
+        checks += [(f"gradient of {k}", g) for k, g in grads.items() if k.endswith(".b")]
+        flags = to_numpy(xp.stack([xp.isfinite(v).all() for _, v in checks]))
+        for (name, _), ok in zip(checks, flags):
+            if not ok:
+                return name
+        return None
+
+    def log_rows(self):
+        """Means since the last log row: one dict per model."""
+        sums = {k: to_numpy(v) / self.count for k, v in self.sums.items()}
+        rows = []
+        for m in range(self.model.models):
+            row = {"step": self.step, "model": m, "beta": self.config["model_betas"][m],
+                   "seed": self.config["model_seeds"][m], "total": sums["total"][m]}
+            row.update({f"rec_{i + 1}": r for i, r in enumerate(sums["rec"][m])})
+            row["kl"] = sums["kl"][m]
+            row.update({f"kl_z{d + 1}": k for d, k in enumerate(sums["kl_dim"][m])})
+            rows.append(row)
+        self._reset_sums()
+        return rows
+
+    def state(self):
+        # The running sums of a log interval cut by a checkpoint travel with it, so a resumed
+        # run writes the same log rows as one that never stopped.
+        sums = {k: to_numpy(v).tolist() for k, v in (self.sums or {}).items()}
+        return {"step": self.step, "sampler": self.sampler.state(),
+                "noise": [g.bit_generator.state for g in self.noise],
+                "log_sums": sums, "log_count": self.count, "config": self.config}
+
+    def restore(self, arrays, state, where):
+        load_params(self.model, arrays, where)
+        self.opt.load_state({"t": state["adam_t"],
+                             "m": {k: arrays["adam_m/" + k] for k in self.model.params},
+                             "v": {k: arrays["adam_v/" + k] for k in self.model.params}})
+        self.sampler.set_state(state["sampler"])
+        for g, s in zip(self.noise, state["noise"]):
+            g.bit_generator.state = s
+        self.step = int(state["step"])
+        self.count = int(state["log_count"])
+        self.sums = {k: self.xp.asarray(v, dtype=self.model.dtype)
+                     for k, v in state["log_sums"].items()} or None
+
+
+def read_log(path, upto=None):
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return [r for r in rows if upto is None or int(r["step"]) <= upto]
+
+
+def write_log(path, rows, append=True):
+    """Append rows (or rewrite the file through a temporary one, when append is false)."""
+    if not rows:
+        return
+    new = not (append and os.path.exists(path))
+    target = path + ".tmp" if not append else path
+    with open(target, "w" if new else "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        if new:
+            w.writeheader()
+        w.writerows([{k: (f"{v:.6g}" if isinstance(v, (float, numpy.floating)) else v)
+                      for k, v in r.items()} for r in rows])
+    if target != path:
+        os.replace(target, path)
+
+
+def checkpoint(out, trainer):
+    save_checkpoint(out, trainer.model, trainer.opt, trainer.state())
+
+
+def figures(out, trainer):
+    """Reconstructions and traversals of the first test images, and the loss curves."""
+    M = trainer.model.models
+    # Spread over the sorted test set, so all three shapes appear.
+    pick = numpy.linspace(0, len(trainer.test_idx) - 1, FIGURE_IMAGES).astype(int)   # (N,)
+    idx = numpy.broadcast_to(trainer.test_idx[pick], (M, FIGURE_IMAGES))              # (M, N)
+    x = trainer.dataset.images(idx, trainer.xp, trainer.model.dtype)            # (M, N, P)
+    mu, logvar = trainer.model.encode(x)                                        # (M, N, Z)
+    kl_dim = to_numpy(0.5 * (mu * mu + trainer.xp.exp(logvar) - 1 - logvar)).mean(axis=1)
+    save_training_figures(os.path.join(out, "figures"), trainer.model, x, kl_dim,
+                          read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)
+
+
+def train(config, out, xp, dataset, resume_from, explain, progress):
+    trainer = Trainer(config, xp, dataset)
+    log_path = os.path.join(out, LOG)
+    if resume_from[0] is not None:
+        trainer.restore(*resume_from, os.path.join(out, CHECKPOINT))
+        # Rows a kill left past the checkpoint are dropped: the resumed run writes them anew.
+        write_log(log_path, read_log(log_path, upto=trainer.step), append=False)
+        print(f"resuming {out} at step {trainer.step}")
+    write_json(os.path.join(out, CONFIG), config)
+    if explain:
+        # Test images and a noise stream of their own: --explain leaves training unchanged.
+        B, M = config["batch_size"], trainer.model.models
+        x = dataset.images(numpy.broadcast_to(trainer.test_idx[:B], (M, B)), xp,
+                           trainer.model.dtype)                               # (M, B, P)
+        eps = numpy.random.default_rng((config["seed"], EXPLAIN_STREAM)).standard_normal(
+            (M, B, config["latent"]))                                         # (M, B, Z)
+        print(routing_report(trainer.model, x, xp.asarray(eps, dtype=trainer.model.dtype))[3])
+
+    stop = {"asked": False}
+
+    def on_sigint(signum, frame):
+        stop["asked"] = True        # finish the step in hand, then save and leave
+    old_handler = signal.signal(signal.SIGINT, on_sigint)
+    bar = _progress(config["steps"], trainer.step, progress)
+    # Overflow is caught below as a non-finite loss, with the step and the term named.
+    errstate = numpy.errstate(over="ignore", invalid="ignore")
+    errstate.__enter__()
+    last_good = trainer.step if resume_from[0] is not None else None
+    try:
+        while trainer.step < config["steps"] and not stop["asked"]:
+            bad = trainer.train_step()
+            if bad:
+                lv = to_numpy(trainer.model.encode(bad[1])[1])       # the failing step's logvar
+                kept = (f"the last good checkpoint (step {last_good}) is kept" if last_good
+                        is not None else "no checkpoint had been written yet")
+                raise TrainingError(f"non-finite {bad[0]} at step {trainer.step + 1} (logvar "
+                                    f"range [{lv.min():.3g}, {lv.max():.3g}]); training stopped, "
+                                    f"{kept} in {out}; try a smaller --lr")
+            bar.update(1)
+            if trainer.step % config["log_every"] == 0:
+                rows = trainer.log_rows()
+                write_log(log_path, rows)
+                bar.set_postfix_str(_postfix(rows[0]), refresh=False)
+            if trainer.step % config["checkpoint_every"] == 0:
+                _save(out, trainer)
+                last_good = trainer.step
+        if trainer.count and trainer.step == config["steps"]:
+            write_log(log_path, trainer.log_rows())     # the last, shorter interval
+        _save(out, trainer)
+    finally:
+        errstate.__exit__(None, None, None)
+        bar.close()
+        signal.signal(signal.SIGINT, old_handler)
+    if stop["asked"]:
+        print(f"interrupted: checkpoint saved at step {trainer.step} in {out}; continue with "
+              f"the same flags and --resume")
+        return 130
+    print(f"done: {trainer.step} steps; run directory {out}")
+    return 0
+
+
+def _save(out, trainer):
+    checkpoint(out, trainer)
+    figures(out, trainer)
+
+
+def _postfix(row):
+    recs = " ".join(f"{float(v):.1f}" for k, v in row.items() if k.startswith("rec_"))
+    return f"total {float(row['total']):.1f} rec [{recs}] kl {float(row['kl']):.2f}"
+
+
+def _progress(total, start, enabled):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=start, disable=not enabled, unit="step",
+                dynamic_ncols=True, mininterval=0.5)
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    try:
+        config = make_config(a)
+        out = a.out or default_out(config)
+        xp = get_xp(a.gpu)
+        dataset = open_dataset(a.data)
+        resume_from = prepare_out(out, config, a.resume, a.overwrite)
+        config.update(out=out, backend=xp.__name__, device=device_name(xp),
+                      versions=versions(xp), data_source=dataset.source)
+        return train(config, out, xp, dataset, resume_from or (None, None), a.explain,
+                     not a.no_progress)
+    except (UsageError, BackendError, DataError, RunError, TrainingError) as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 1 if isinstance(err, TrainingError) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
