@@ -57,11 +57,11 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--seeds", type=int, default=1, help="train N models with seeds seed .. "
                    "seed+N-1 at once")
-    p.add_argument("--data", default=None, help="path of the real dSprites .npz "
-                   "(default: the built-in renderer)")
+    p.add_argument("--data", default=None, help="path of the real dSprites .npz; "
+                   "None: the built-in renderer")
     p.add_argument("--gpu", action="store_true", help="train on the GPU with CuPy")
-    p.add_argument("--out", default=None, help="run directory (default: runs/ + a name "
-                   "made of model, beta, groups and seeds)")
+    p.add_argument("--out", default=None, help="run directory; None: runs/ + a name "
+                   "made of model, beta, groups and seeds")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--explain", action="store_true", help="print the routing report for the "

@@ -20,15 +20,15 @@ def get_xp(gpu=False):
     except ImportError as err:
         raise BackendError(
             f"--gpu needs CuPy, which is not installed ({err}); install the build matching your "
-            "CUDA, e.g. `pip install cupy-cuda12x`, or drop --gpu to train on the CPU") from None
+            "CUDA, e.g. `pip install cupy-cuda12x`, or drop --gpu to run on the CPU") from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as err:  # CUDA driver missing or broken: CuPy raises its own runtime error
         raise BackendError(
             f"--gpu: CuPy is installed but CUDA is not usable ({type(err).__name__}: {err}); "
-            "check the NVIDIA driver with `nvidia-smi`, or drop --gpu to train on the CPU") from None
+            "check the NVIDIA driver with `nvidia-smi`, or drop --gpu to run on the CPU") from None
     if count < 1:
-        raise BackendError("--gpu: CuPy found no CUDA device; drop --gpu to train on the CPU")
+        raise BackendError("--gpu: CuPy found no CUDA device; drop --gpu to run on the CPU")
     return cupy
 
 

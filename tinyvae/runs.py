@@ -51,14 +51,16 @@ def save_checkpoint(run_dir, model, opt, state):
     _atomic_write(os.path.join(run_dir, CHECKPOINT), lambda f: numpy.savez(f, **arrays))
 
 
-def load_checkpoint(run_dir):
-    """The checkpoint's arrays (dict) and state (dict); RunError when missing or corrupt."""
+def load_checkpoint(run_dir, params_only=False):
+    """The checkpoint's arrays (dict) and state (dict); RunError when missing or corrupt.
+    With `params_only`, the Adam moments (two thirds of the file) are not read."""
     path = os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
         raise RunError(f"{path}: no checkpoint here; train first, or check the directory")
     try:
         with open(path, "rb") as fh, numpy.load(fh, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
+            arrays = {k: f[k] for k in f.files
+                      if not (params_only and k.startswith(("adam_m/", "adam_v/")))}
         state = json.loads(str(arrays.pop("state")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise RunError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err}); "
@@ -87,7 +89,7 @@ def load_params(model, arrays, where):
 def load_run(run_dir, xp=numpy):
     """(config, model with trained weights, state) of a finished or interrupted run."""
     config = read_json(os.path.join(run_dir, CONFIG))
-    arrays, state = load_checkpoint(run_dir)
+    arrays, state = load_checkpoint(run_dir, params_only=True)
     model = build_model(config, xp)
     load_params(model, arrays, os.path.join(run_dir, CHECKPOINT))
     return config, model, state

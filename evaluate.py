@@ -1,0 +1,204 @@
+"""Score trained runs as paper §5 does: `python evaluate.py runs/*`.
+
+Per run directory, all its M models in one batched pass over the fixed 10,000 test images:
+the MI matrix of the encoder means, MIG (eq. 12), MIC (eq. 13) of every factor with each
+latent group and with the first three dimensions (Figure 1), KL per dimension, active
+dimensions, and the test reconstruction loss from the full latent and from each group prefix
+(eq. 8), written to DIR/metrics.json with the protocol. Across runs: Table 1, Figures 1-2 and
+MI heat maps in --report (tinyvae/report.py).
+
+Shapes: M models, N test images, n images per batch, P pixels, Z latent, G groups, K factors.
+"""
+import argparse
+import os
+import sys
+import time
+
+import numpy
+from tqdm import tqdm
+
+from tinyvae.backend import BackendError, device_name, get_xp, to_numpy
+from tinyvae.data import SPLIT_SEED, TEST_SIZE, DataError, open_dataset, test_split
+from tinyvae.losses import bernoulli_nll_forward, kl_normal_forward
+from tinyvae.metrics import (MetricsInputError, factor_entropy, mic_from_mi, mig_from_mi,
+                             mutual_info_matrix)
+from tinyvae.report import write_report
+from tinyvae.runs import RunError, load_run, write_json
+
+METRICS = "metrics.json"
+ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
+FIRST_DIMS = 3        # Figure 1: MIC of each factor in the first three latent dimensions
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description="Score trained runs (MIG, MIC, reconstruction loss) and write the paper's "
+                    "Table 1, Figures 1-2 and MI heat maps.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of train.py")
+    p.add_argument("--report", default="report", help="folder for the table and figures")
+    p.add_argument("--bins", type=int, default=20, help="equal-width bins per latent "
+                   "dimension for the MI estimate (the paper's 20)")
+    p.add_argument("--batch-size", type=int, default=1000, help="test images per pass (all "
+                   "models of a run at once)")
+    p.add_argument("--data", default=None, help="evaluate on this dSprites .npz, or "
+                   "'renderer', instead of the data each run was trained on")
+    p.add_argument("--gpu", action="store_true", help="evaluate on the GPU with CuPy; "
+                   "without it NumPy, whichever backend trained the run")
+    p.add_argument("--test-size", type=int, default=TEST_SIZE, help="score an evenly spaced "
+                   "subset of the fixed test images: quick checks only, the paper uses all")
+    p.add_argument("--allow-unfinished", action="store_true", help="also score runs whose "
+                   "checkpoint stopped short of their --steps")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    a = p.parse_args(argv)
+    for flag, value, low, high in (("--bins", a.bins, 2, None),
+                                   ("--batch-size", a.batch_size, 1, None),
+                                   ("--test-size", a.test_size, 100, TEST_SIZE)):
+        if value < low or (high is not None and value > high):
+            p.error(f"{flag} must be at least {low}" + (f" and at most {high}" if high else "")
+                    + f", got {value}")
+    return a
+
+
+def test_images(n_images, n):
+    """n of the fixed test images (n,), evenly spaced through them, so that a subset still
+    holds every shape; n = TEST_SIZE gives them all."""
+    test = test_split(n_images)[0]                                      # (TEST_SIZE,)
+    return test[numpy.linspace(0, len(test) - 1, n).round().astype(numpy.int64)]
+
+
+test_images.__test__ = False          # a `test_`-named function, but not a test
+
+
+def prefix_codes(model, mu):
+    """Eq. 8 at test time: decoding i sees the means [mu_1 .. mu_i | 0 ... 0]; the G inputs
+    are stacked along the batch axis, so one decoder pass serves every prefix."""
+    M, n, Z = mu.shape
+    zin = model.xp.zeros((M, len(model.groups), n, Z), dtype=model.dtype)   # (M, G, n, Z)
+    for i, g in enumerate(model.group_slices):
+        zin[:, i, :, :g.stop] = mu[:, :, :g.stop]
+    return zin.reshape(M, -1, Z)                                            # (M, G n, Z)
+
+
+def encode_test_set(model, dataset, indices, batch_size, progress):
+    """Encoder means (M, N, Z) on the host, and per model the test-set means of the KL per
+    dimension (M, Z) and of the BCE summed over pixels from each group prefix (M, G)."""
+    xp, M, G, Z = model.xp, model.models, len(model.groups), model.latent
+    kl_sum = xp.zeros((M, Z), dtype=xp.float64)                             # (M, Z)
+    rec_sum = xp.zeros((M, G), dtype=xp.float64)                            # (M, G)
+    mus = []
+    for start in tqdm(range(0, len(indices), batch_size), disable=not progress, leave=False,
+                      unit="batch", desc="encoding"):
+        x = dataset.images(indices[start:start + batch_size], xp, model.dtype)   # (n, P)
+        # Every model sees the same images: one rendered copy, M broadcast views.
+        x = xp.broadcast_to(x, (M,) + x.shape)                              # (M, n, P)
+        mu, logvar = model.encode(x)                                        # (M, n, Z)
+        kl, _ = kl_normal_forward(mu, logvar)                               # (M, n, Z)
+        kl_sum += kl.sum(axis=1, dtype=xp.float64)
+        # The reconstruction is decoded from the means, not a sample: the loss of the code.
+        logits = model.decode(prefix_codes(model, mu))                      # (M, G n, P)
+        logits = logits.reshape(M, G, x.shape[1], -1)                       # (M, G, n, P)
+        nll, _ = bernoulli_nll_forward(logits, x[:, None])                  # (M, G, n)
+        rec_sum += nll.sum(axis=2, dtype=xp.float64)
+        mus.append(to_numpy(mu))                                            # (M, n, Z)
+    N = len(indices)
+    return numpy.concatenate(mus, axis=1), to_numpy(kl_sum) / N, to_numpy(rec_sum) / N
+
+
+def score_model(mu, factors, entropy, group_slices, bins):
+    """MI matrix, MIG (eq. 12) and MICs (eq. 13) of one model's means mu (N, Z)."""
+    mi = mutual_info_matrix(mu, factors, bins)                              # (Z, K)
+    mig, gaps = mig_from_mi(mi, entropy)                                    # float, (K,)
+    mic_groups = [mic_from_mi(mi, entropy, range(g.start, g.stop))
+                  for g in group_slices]                                    # G x (K,)
+    mic_first3 = mic_from_mi(mi, entropy, range(min(FIRST_DIMS, len(mi))))  # (K,)
+    return {"mig": mig, "gaps": gaps, "mi": mi, "entropy": entropy,
+            "mic_groups": numpy.stack(mic_groups), "mic_first3": mic_first3}  # (G, K)
+
+
+def evaluate_run(run_dir, xp, a, datasets):
+    """Score every model of one run directory and write its metrics.json."""
+    config, model, state = load_run(run_dir, xp)
+    step = int(state["step"])
+    if step < config["steps"] and not a.allow_unfinished:
+        raise RunError(f"unfinished: checkpoint at step {step} of {config['steps']} (finish "
+                       "it with train.py --resume, or pass --allow-unfinished)")
+    data = a.data or config["data"]
+    if data not in datasets:
+        datasets[data] = open_dataset(None if data == "renderer" else data)
+    dataset = datasets[data]
+    indices = test_images(dataset.n_images, a.test_size)                    # (N,)
+    factors = dataset.factors(indices)                                      # (N, K)
+    entropy = factor_entropy(factors)                                       # (K,)
+    start = time.perf_counter()
+    mu, kl_dim, rec = encode_test_set(model, dataset, indices, a.batch_size,
+                                      not a.no_progress)     # (M, N, Z), (M, Z), (M, G)
+    encoded = time.perf_counter()
+    models = []
+    for m in range(model.models):
+        scores = score_model(mu[m], factors, entropy, model.group_slices, a.bins)
+        models.append({"index": m, "seed": config["model_seeds"][m],
+                       "beta": config["model_betas"][m], "model": config["model"],
+                       "groups": list(model.groups), "step": step, **scores,
+                       "kl_per_dim": kl_dim[m],
+                       "active_dims": numpy.flatnonzero(kl_dim[m] > ACTIVE_NATS),
+                       # The last prefix is the whole latent: the full reconstruction.
+                       "rec_loss_full": rec[m, -1], "rec_loss_prefix": rec[m]})
+    scored = time.perf_counter()
+    protocol = {"estimator": "sklearn.metrics.mutual_info_score (nats) between each factor's "
+                             "classes and equal-width bins of each encoder mean over its range",
+                "bins": a.bins, "n_images": len(indices), "test_size": TEST_SIZE,
+                "test_split_seed": SPLIT_SEED, "factors": list(dataset.factor_names),
+                "factor_sizes": list(dataset.factor_sizes), "data_source": dataset.source,
+                "trained_on": config.get("data_source", config["data"]),
+                "first_dims": list(range(min(FIRST_DIMS, model.latent))),
+                "active_threshold_nats": ACTIVE_NATS,
+                "rec_loss": "BCE summed over pixels per image, decoded from the encoder means",
+                "backend": xp.__name__, "device": device_name(xp)}
+    write_json(os.path.join(run_dir, METRICS), _plain({"protocol": protocol, "models": models}))
+    print(f"{run_dir}: {model.models} model(s), MIG "
+          + " ".join(f"{r['mig']:.3f}" for r in models) + ", rec loss "
+          + " ".join(f"{r['rec_loss_full']:.1f}" for r in models)
+          + f" (encode+decode {encoded - start:.1f} s, metrics "
+          f"{(scored - encoded) / model.models:.2f} s per model)")
+    return protocol, [_plain(r) for r in models]
+
+
+def _plain(obj):
+    """obj with NumPy arrays and scalars as lists and plain numbers, for JSON."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj.tolist() if isinstance(obj, (numpy.ndarray, numpy.generic)) else obj
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    try:
+        xp = get_xp(a.gpu)
+    except BackendError as err:
+        print(f"evaluate.py: error: {err}", file=sys.stderr)
+        return 2
+    datasets, protocol, records = {}, None, []
+    for run_dir in a.runs:
+        try:
+            protocol, models = evaluate_run(run_dir, xp, a, datasets)
+        except (RunError, DataError, MetricsInputError) as err:
+            print(f"evaluate.py: skipping {run_dir}: {err}", file=sys.stderr)
+            continue
+        except KeyError as err:
+            print(f"evaluate.py: skipping {run_dir}: config.json lacks {err}; not a run "
+                  "directory of this train.py", file=sys.stderr)
+            continue
+        records += models
+    if not records:
+        print("evaluate.py: no run could be evaluated", file=sys.stderr)
+        return 1
+    print(write_report(records, protocol, a.report))
+    print(f"report written to {a.report}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""evaluate.py end to end: two short training runs and two broken directories, scored through
+the real command line; then one model's numbers recomputed here by hand.
+
+Shapes: M models, N test images, P pixels, Z latent, K factors.
+"""
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy
+import pytest
+from PIL import Image
+
+from tinyvae.data import TEST_SIZE, open_dataset, test_split
+from tinyvae.metrics import mutual_info_matrix
+from tinyvae.runs import load_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import evaluate  # noqa: E402  (the top-level script, imported for its helpers)
+
+N = 400               # test images scored: the protocol's 10,000 take seconds per model
+TRAIN = {"grouped": ["--model", "grouped", "--seeds", "2"],
+         "beta": ["--model", "beta", "--beta", "5,1"]}
+FIGURES = ("figure1_mic.png", "figure2_mig.png", "mi_heatmaps.png")
+
+
+def command(script, *args):
+    return [sys.executable, os.path.join(ROOT, script), *map(str, args)]
+
+
+def evaluate_cli(*args):
+    return subprocess.run(command("evaluate.py", *args, "--test-size", N, "--no-progress"),
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two finished runs (2 steps: writing the checkpoint is most of it, so they train in
+    parallel), one unfinished run and one with a corrupt checkpoint."""
+    base = tmp_path_factory.mktemp("runs")
+    procs = [subprocess.Popen(command("train.py", *flags, "--steps", 2, "--batch-size", 4,
+                                      "--no-progress", "--out", base / name),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              cwd=ROOT) for name, flags in TRAIN.items()]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    config = json.loads((base / "beta" / "config.json").read_text())
+    (base / "unfinished").mkdir()
+    (base / "unfinished" / "config.json").write_text(json.dumps({**config, "steps": 9}))
+    os.symlink(base / "beta" / "checkpoint.npz", base / "unfinished" / "checkpoint.npz")
+    (base / "corrupt").mkdir()
+    shutil.copy(base / "beta" / "config.json", base / "corrupt")
+    (base / "corrupt" / "checkpoint.npz").write_bytes(b"PK\x03\x04 cut short")
+    return base
+
+
+@pytest.fixture(scope="module")
+def evaluated(runs):
+    dirs = [runs / d for d in ("grouped", "unfinished", "beta", "corrupt")]
+    proc = evaluate_cli(*dirs, "--report", runs / "report", "--batch-size", 150)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def metrics(run_dir):
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_broken_runs_are_reported_in_one_line_and_skipped(runs, evaluated):
+    lines = evaluated.stderr.strip().splitlines()
+    assert len(lines) == 2, evaluated.stderr
+    assert lines[0].startswith(f"evaluate.py: skipping {runs / 'unfinished'}: unfinished")
+    assert lines[1].startswith(f"evaluate.py: skipping {runs / 'corrupt'}: ")
+    assert "corrupt" in lines[1] and "Traceback" not in evaluated.stderr
+    assert not (runs / "corrupt" / "metrics.json").exists()
+
+
+def test_every_model_of_a_run_is_scored_with_its_protocol(runs, evaluated):
+    for name, seeds, betas, groups in (("grouped", [0, 1], [1, 1], [3, 3]),
+                                       ("beta", [0, 0], [5, 1], [6])):
+        out = metrics(runs / name)
+        protocol = out["protocol"]
+        assert protocol["bins"] == 20 and protocol["n_images"] == N
+        assert protocol["test_size"] == TEST_SIZE and protocol["data_source"] == "renderer"
+        assert protocol["factors"] == ["shape", "scale", "orientation", "posX", "posY"]
+        assert protocol["active_threshold_nats"] == 0.1 and protocol["first_dims"] == [0, 1, 2]
+        models = out["models"]
+        assert [m["seed"] for m in models] == seeds and [m["beta"] for m in models] == betas
+        for m in models:
+            assert m["groups"] == groups and m["step"] == 2
+            assert numpy.array(m["mi"]).shape == (6, 5) and len(m["entropy"]) == 5
+            assert numpy.array(m["mic_groups"]).shape == (len(groups), 5)
+            assert 0 <= m["mig"] <= 1 and m["mig"] == pytest.approx(numpy.mean(m["gaps"]))
+            assert len(m["kl_per_dim"]) == 6 and len(m["rec_loss_prefix"]) == len(groups)
+            assert m["active_dims"] == [j for j in range(6) if m["kl_per_dim"][j] > 0.1]
+            # the last prefix is the whole latent
+            assert m["rec_loss_full"] == m["rec_loss_prefix"][-1]
+        # Figure 1's first three dimensions are the grouped model's first group
+        if name == "grouped":
+            assert models[0]["mic_first3"] == models[0]["mic_groups"][0]
+    # trained models differ: the seeds did make different models
+    first, second = metrics(runs / "grouped")["models"]
+    assert first["mi"] != second["mi"]
+
+
+def test_scores_match_a_recomputation_by_hand(runs, evaluated):
+    """The JSON's numbers for the grouped run, from the model, its test images and an
+    independent BCE in float64: every model sees the images it should, in batches or not."""
+    _, model, _ = load_run(runs / "grouped")
+    dataset = open_dataset()
+    indices = evaluate.test_images(dataset.n_images, N)                     # (N,)
+    assert set(indices) <= set(test_split(dataset.n_images)[0])
+    assert set(dataset.factors(indices)[:, 0]) == {0, 1, 2}                 # every shape
+    x = dataset.images(numpy.stack([indices] * model.models), numpy, numpy.float32)  # (M, N, P)
+    mu, logvar = model.encode(x)                                            # (M, N, Z)
+    zin = numpy.concatenate([mu[..., :3], numpy.zeros_like(mu[..., 3:])], axis=2)   # (M, N, Z)
+    for m, scored in enumerate(metrics(runs / "grouped")["models"]):
+        for z, rec in ((zin, scored["rec_loss_prefix"][0]), (mu, scored["rec_loss_full"])):
+            logits = model.decode(z)[m].astype(numpy.float64)               # (N, P)
+            bce = numpy.logaddexp(0, logits) - x[m] * logits                # (N, P)
+            assert rec == pytest.approx(bce.sum(axis=1).mean(), rel=1e-4)
+        kl = 0.5 * (mu[m] ** 2 + numpy.exp(logvar[m]) - 1 - logvar[m])     # (N, Z)
+        numpy.testing.assert_allclose(scored["kl_per_dim"], kl.mean(axis=0), rtol=1e-4)
+        mi = mutual_info_matrix(mu[m], dataset.factors(indices))            # (Z, K)
+        # batches of 150 vs one pass may move a code across a bin edge: one image of 400
+        numpy.testing.assert_allclose(scored["mi"], mi, atol=0.02)
+
+
+def test_table_1_and_figures_are_written(runs, evaluated):
+    report = runs / "report"
+    table = (report / "table1.md").read_text()
+    assert table in evaluated.stdout                                        # printed too
+    header = table.splitlines()[0]
+    # the paper's column order: grouped first, then β-VAE by increasing β
+    assert header.index("grouped") < header.index("β-VAE β=1") < header.index("β-VAE β=5")
+    assert "| Average MIG | " in table and "| Average reconstruction loss | " in table
+    with open(report / "table1.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["configuration"] for r in rows] == ["grouped", "β-VAE β=1", "β-VAE β=5"]
+    assert [int(r["trials"]) for r in rows] == [2, 1, 1]
+    assert [r["mig_std"] == "" for r in rows] == [False, True, True]    # std needs 2 seeds
+    assert [r["paper_mig"] for r in rows] == ["0.023", "0.014", "0.027"]
+    grouped = metrics(runs / "grouped")["models"]
+    assert float(rows[0]["rec_loss_mean"]) == pytest.approx(
+        numpy.mean([m["rec_loss_full"] for m in grouped]))
+    for name in FIGURES:
+        with Image.open(report / name) as image:
+            assert image.format == "PNG" and min(image.size) > 200
+
+
+def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path, capsys):
+    status = evaluate.main([str(runs / "unfinished"), str(tmp_path / "missing"),
+                            str(runs / "corrupt"), "--report", str(tmp_path / "r"),
+                            "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1 and not (tmp_path / "r").exists()
+    assert err.count("evaluate.py: skipping") == 3 and "Traceback" not in err
+    for bad in ([], [str(runs / "beta"), "--bins", "1"], [str(runs / "beta"), "--test-size", "5"]):
+        with pytest.raises(SystemExit) as exit:
+            evaluate.main(bad)
+        assert exit.value.code == 2
+
+
+def test_the_gpu_pass_matches_the_cpu_reference(runs, cupy):
+    """encode_test_set on CuPy against NumPy: means, KL per dimension, prefix losses."""
+    dataset = open_dataset()
+    indices = evaluate.test_images(dataset.n_images, N)                     # (N,)
+    cpu, gpu = (evaluate.encode_test_set(load_run(runs / "grouped", xp)[1], dataset, indices,
+                                         150, False) for xp in (numpy, cupy))
+    for name, c, g in zip(("mu", "kl_per_dim", "rec_loss_prefix"), cpu, gpu):
+        assert isinstance(g, numpy.ndarray) and g.shape == c.shape, name
+        numpy.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=name)

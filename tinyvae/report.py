@@ -1,0 +1,202 @@
+"""The paper's Table 1, Figures 1-2 and MI heat maps, from the models evaluate.py scored.
+
+A configuration is one (model, groups, beta, steps); its trials are its seeds. Columns follow
+the paper: Grouped-VAE first, then β-VAE by increasing β.
+
+Shapes: C configurations, T trials of one configuration, Z latent, K factors.
+"""
+import csv
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")                      # files only: no display is needed or assumed
+import matplotlib.pyplot as plt            # noqa: E402
+import numpy                               # noqa: E402
+
+# The paper's Table 1: (average MIG, average reconstruction loss) of its four configurations,
+# all with latent size 6; Grouped-VAE has two groups of 3 and β = 1.
+PAPER = {("grouped", (3, 3), 1.0): (0.023, 49.1), ("beta", (6,), 1.0): (0.014, 34.8),
+         ("beta", (6,), 5.0): (0.027, 41.3), ("beta", (6,), 10.0): (0.025, 50.9)}
+FIGURE1_FIRST = ("posX", "posY", "shape")  # the factors the paper's Figure 1 shows
+
+
+def configurations(records):
+    """[(label, trials)] in the paper's column order; trials are the records of one config."""
+    by_key = {}
+    for r in records:
+        key = (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]), r["step"])
+        by_key.setdefault(key, []).append(r)
+    keys = sorted(by_key)
+    labels = [_label(*key[:3]) for key in keys]
+    # The same model trained for different lengths is two configurations: name the steps.
+    labels = [f"{label} ({key[3]} steps)" if labels.count(label) > 1 else label
+              for label, key in zip(labels, keys)]
+    return [(label, by_key[key]) for label, key in zip(labels, keys)]
+
+
+def _label(beta_vae, beta, groups):
+    if beta_vae:
+        return f"β-VAE β={beta:g}" + ("" if groups == (6,) else f" Z={groups[0]}")
+    return ("grouped" + ("" if groups == (3, 3) else " " + "+".join(map(str, groups)))
+            + ("" if beta == 1 else f" β={beta:g}"))
+
+
+def table1(configs):
+    """One row per configuration: mean and standard deviation over its trials (seeds) of MIG
+    and of the full-latent reconstruction loss, and the paper's values where it has them."""
+    rows = []
+    for label, trials in configs:
+        mig = numpy.array([t["mig"] for t in trials])                     # (T,)
+        rec = numpy.array([t["rec_loss_full"] for t in trials])           # (T,)
+        first = trials[0]
+        paper_mig, paper_rec = PAPER.get(
+            (first["model"], tuple(first["groups"]), float(first["beta"])), (None, None))
+        rows.append({"configuration": label, "trials": len(trials), "steps": first["step"],
+                     "mig_mean": mig.mean(), "mig_std": _std(mig),
+                     "rec_loss_mean": rec.mean(), "rec_loss_std": _std(rec),
+                     "paper_mig": paper_mig, "paper_rec_loss": paper_rec})
+    return rows
+
+
+def _std(values):
+    """Sample standard deviation over seeds; undefined (None) for a single trial."""
+    return float(values.std(ddof=1)) if len(values) > 1 else None
+
+
+def table1_markdown(rows, protocol):
+    def cell(mean, std, digits):
+        if mean is None:
+            return "—"
+        return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
+
+    def line(name, cells):
+        return f"| {name} | " + " | ".join(cells) + " |"
+
+    return "\n".join([
+        line("", [r["configuration"] for r in rows]),
+        line("---", ["---:"] * len(rows)),
+        line("Average MIG", [cell(r["mig_mean"], r["mig_std"], 3) for r in rows]),
+        line("Average reconstruction loss",
+             [cell(r["rec_loss_mean"], r["rec_loss_std"], 1) for r in rows]),
+        line("trials (seeds)", [str(r["trials"]) for r in rows]),
+        line("steps", [str(r["steps"]) for r in rows]),
+        line("paper: Average MIG", [cell(r["paper_mig"], None, 3) for r in rows]),
+        line("paper: Average reconstruction loss",
+             [cell(r["paper_rec_loss"], None, 1) for r in rows]),
+        "",
+        f"Table 1: mean ± standard deviation over trials (seeds) of MIG (eq. 12; "
+        f"{protocol['bins']} bins, {protocol['n_images']} test images) and of the test "
+        "reconstruction loss per image (BCE summed over pixels, decoded from the encoder "
+        "means, full latent). Paper rows: the paper's Table 1, where the configuration is one "
+        "of its four (grouped 3+3 β=1, β-VAE β=1, 5, 10; latent 6).", ""])
+
+
+def _columns(ax, labels, per_config, paper=None):
+    """Paper style: one column per configuration, a blue dot per trial, the mean in red."""
+    shown = set()
+
+    def once(name):
+        """The legend label the first time a kind of marker is drawn, then None."""
+        if name in shown:
+            return None
+        shown.add(name)
+        return name
+
+    for c, values in enumerate(per_config):
+        values = numpy.asarray(values)                                    # (T,)
+        spread = numpy.linspace(-0.15, 0.15, len(values)) if len(values) > 1 else [0.0]  # (T,)
+        # the mean underneath, so that a lone trial still shows on top of it
+        ax.scatter([c], [values.mean()], s=70, color="red", label=once("mean"), zorder=2)
+        ax.scatter(c + numpy.asarray(spread), values, s=16, color="tab:blue", alpha=0.8,
+                   label=once("trial"), zorder=3)
+        if paper and paper[c] is not None:
+            ax.scatter([c + 0.3], [paper[c]], s=45, marker="x", color="black",
+                       label=once("paper, Table 1"), zorder=3)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.grid(axis="y", alpha=0.3)
+
+
+def figure1(configs, factor_names, path):
+    """MIC (eq. 13) of each factor with the first three latent dimensions, a panel a factor."""
+    order = [f for f in FIGURE1_FIRST if f in factor_names]
+    order += [f for f in factor_names if f not in order]
+    labels = [label for label, _ in configs]
+    fig, axes = plt.subplots(1, len(order), sharey=True, squeeze=False,
+                             figsize=(1.2 + len(order) * (0.55 * len(labels) + 1.0), 3.6))
+    for ax, name in zip(axes[0], order):
+        k = list(factor_names).index(name)
+        _columns(ax, labels, [[t["mic_first3"][k] for t in trials] for _, trials in configs])
+        ax.axhline(0, color="gray", lw=0.8)
+        ax.set_title(name, fontsize=10)
+    axes[0, 0].set_ylabel("MIC(f, {z1, z2, z3})")
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle("Figure 1: MIC of each factor with the first three latent dimensions "
+                 "(eq. 13: MI inside minus MI outside, over H(f)); the paper shows posX, posY, "
+                 "shape", fontsize=9)
+    _save(fig, path)
+
+
+def figure2(configs, rows, path):
+    """MIG (eq. 12) per configuration; the paper's averages as black crosses."""
+    labels = [label for label, _ in configs]
+    fig, ax = plt.subplots(figsize=(1.6 + 0.9 * len(labels), 3.6))
+    _columns(ax, labels, [[t["mig"] for t in trials] for _, trials in configs],
+             paper=[r["paper_mig"] for r in rows])
+    ax.set_ylabel("MIG")
+    ax.legend(fontsize=7)
+    ax.set_title("Figure 2: MIG per configuration (eq. 12)", fontsize=9)
+    _save(fig, path)
+
+
+def mi_heatmaps(configs, factor_names, path):
+    """Per configuration, the MI matrix normalized by each factor's entropy, I(z_j; f_k) /
+    H(f_k) in [0, 1], averaged over its trials."""
+    cols = min(len(configs), 4)
+    rows = -(-len(configs) // cols)
+    fig, axes = plt.subplots(rows, cols, squeeze=False, layout="constrained",
+                             figsize=(3.3 * cols + 1, 3.2 * rows + 0.8))
+    for ax, (label, trials) in zip(axes.flat, configs):
+        mi = numpy.mean([numpy.asarray(t["mi"]) / numpy.asarray(t["entropy"])
+                         for t in trials], axis=0)                          # (Z, K)
+        image = ax.imshow(mi, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        for (j, k), v in numpy.ndenumerate(mi):
+            ax.text(k, j, f"{v:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if v < 0.6 else "black")
+        for end in numpy.cumsum(trials[0]["groups"])[:-1]:
+            ax.axhline(end - 0.5, color="red", lw=1.5)                      # group boundary
+        ax.set_xticks(range(len(factor_names)), factor_names, rotation=30, fontsize=7)
+        ax.set_yticks(range(len(mi)), [f"z{j + 1}" for j in range(len(mi))], fontsize=7)
+        ax.set_title(f"{label} (n={len(trials)})", fontsize=9)
+    for ax in list(axes.flat)[len(configs):]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.8, label="I(z; f) / H(f)")
+    fig.suptitle("MI of each latent dimension with each factor over H(factor), mean over "
+                 "trials\nred lines: group boundaries; β-VAE dimensions are unordered across "
+                 "seeds, so their mean blurs", fontsize=9)
+    _save(fig, path)
+
+
+def _save(fig, path):
+    fig.savefig(path, dpi=90, bbox_inches="tight")
+    plt.close(fig)
+
+
+def write_report(records, protocol, out_dir):
+    """Write table1.md, table1.csv, figure1_mic.png, figure2_mig.png and mi_heatmaps.png to
+    out_dir; return Table 1 as Markdown."""
+    os.makedirs(out_dir, exist_ok=True)
+    configs = configurations(records)
+    rows = table1(configs)
+    markdown = table1_markdown(rows, protocol)
+    with open(os.path.join(out_dir, "table1.md"), "w") as f:
+        f.write(markdown)
+    with open(os.path.join(out_dir, "table1.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
+    figure1(configs, protocol["factors"], os.path.join(out_dir, "figure1_mic.png"))
+    figure2(configs, rows, os.path.join(out_dir, "figure2_mig.png"))
+    mi_heatmaps(configs, protocol["factors"], os.path.join(out_dir, "mi_heatmaps.png"))
+    return markdown
