@@ -166,7 +166,7 @@ def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path
         assert exit.value.code == 2
 
 
-def test_the_gpu_pass_matches_the_cpu_reference(runs, cupy):
+def test_the_cupy_pass_matches_the_numpy_reference(runs, cupy):
     """encode_test_set on CuPy against NumPy: means, KL per dimension, prefix losses."""
     dataset = open_dataset()
     indices = evaluate.test_images(dataset.n_images, N)                     # (N,)

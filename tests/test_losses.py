@@ -57,6 +57,20 @@ def test_bernoulli_nll_is_finite_and_exact_at_extreme_logits():
     numpy.testing.assert_allclose(dlogits, [[1.0, -1.0, 0.0, 0.0]], atol=1e-40)
 
 
+def test_bernoulli_nll_gradient_is_relatively_exact_in_the_tails():
+    """sigmoid(l) - x where the sigmoid saturates: e^l itself for x = 0, l << 0, and
+    -sigmoid(-l) for x = 1, l >> 0, both to many digits (not just to an absolute 1e-16)."""
+    logits = numpy.array([[-30.0, -10.0, 10.0, 30.0]])
+    x = numpy.array([[0.0, 0.0, 1.0, 1.0]])
+    _, cache = bernoulli_nll_forward(logits, x)
+    dlogits = bernoulli_nll_backward(numpy.ones(1), cache)
+    sigmoid = lambda v: 1 / (1 + numpy.exp(-v))                 # noqa: E731 (exact here)
+    want = numpy.array([[sigmoid(-30.0), sigmoid(-10.0), -sigmoid(-10.0), -sigmoid(-30.0)]])
+    numpy.testing.assert_allclose(dlogits[:, :2], want[:, :2], rtol=1e-13)
+    numpy.testing.assert_allclose(dlogits[:, 2:3], want[:, 2:3], rtol=1e-10)   # 1 - p: cancels
+    assert abs(dlogits[0, 3]) < 1e-12                            # below float64 rounding of 1
+
+
 def test_kl_matches_the_gaussian_closed_form():
     mu = RNG.standard_normal((3, 4))
     logvar = RNG.normal(0, 1.5, (3, 4))

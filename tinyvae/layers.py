@@ -16,13 +16,18 @@ def dense_forward(x, W, b):
     return out, (x, W)
 
 
-def dense_backward(dout, cache, need_dx=True):
+def dense_backward(dout, cache, need_dx=True, out=None):
     """Returns (dx, dW, db); dx is None when `need_dx` is false (the encoder's input layer:
-    the data needs no gradient, and skipping it saves the step's largest matmul)."""
+    the data needs no gradient, and skipping it saves the step's largest matmul).
+
+    `out`, optional: buffers (dW, db) that receive the weight gradients. The model passes
+    its persistent gradient buffers, so the step allocates no fresh 20 MB array per layer."""
     x, W = cache
+    xp = _xp(dout)
+    dW, db = (None, None) if out is None else out
     dx = dout @ W.transpose(0, 2, 1) if need_dx else None   # (M, N, I)
-    dW = x.transpose(0, 2, 1) @ dout                        # (M, I, O)
-    db = dout.sum(axis=1)                                   # (M, O)
+    dW = xp.matmul(x.transpose(0, 2, 1), dout, out=dW)      # (M, I, O)
+    db = dout.sum(axis=1, out=db)                           # (M, O)
     return dx, dW, db
 
 

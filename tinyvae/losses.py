@@ -33,20 +33,23 @@ def bernoulli_nll_forward(logits, x):
     softplus(l) = max(l, 0) + log1p(exp(-|l|)), so exp never overflows."""
     xp = array_module(logits)
     e = xp.exp(-xp.abs(logits))                      # (..., P) in (0, 1]
-    nll = xp.log1p(e)                                # (..., P)
-    nll += xp.maximum(logits, 0)
+    tail = xp.log1p(e)                               # (..., P) kept: the backward's sigmoid
+    nll = xp.maximum(logits, 0)                      # (..., P)
+    nll += tail
     nll -= x * logits
-    return nll.sum(axis=-1), (logits, x, e)          # (...)
+    return nll.sum(axis=-1), (logits, x, tail)       # (...)
 
 
 def bernoulli_nll_backward(dnll, cache):
     """Returns dlogits = dnll * (sigmoid(logits) - x), the fused form: no division by p or
     1 - p, so it stays exact where the sigmoid saturates. `x` is data: no gradient."""
-    logits, x, e = cache
+    logits, x, tail = cache
     xp = array_module(logits)
-    # sigmoid(l) from the kept e = exp(-|l|): 1/(1+e) for l >= 0, e/(1+e) for l < 0.
-    p = xp.where(logits >= 0, 1, e)                  # (..., P)
-    p /= 1 + e
+    # sigmoid(l) = exp(min(l, 0)) / (1 + exp(-|l|)) = exp(min(l, 0) - tail): one exp, no
+    # branch, never overflowing, and relatively exact in both tails (e^l for l << 0).
+    p = xp.minimum(logits, 0)                        # (..., P)
+    p -= tail
+    xp.exp(p, out=p)                                 # (..., P) sigmoid(logits)
     p -= x
     p *= dnll[..., None]
     dlogits = p                                      # (..., P)

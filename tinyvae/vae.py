@@ -41,6 +41,7 @@ class GroupedVAE:
         self.encoder_sizes = (self.pixels, *encoder_hidden, 2 * self.latent)
         self.decoder_sizes = (self.latent, *decoder_hidden, self.pixels)
         self.params = {}
+        self._grads = None                 # gradient buffers, reused by every backward
         for part, sizes in (("encoder", self.encoder_sizes), ("decoder", self.decoder_sizes)):
             for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
                 self.params[f"{part}.{k}.W"] = xp.asarray(
@@ -87,9 +88,10 @@ class GroupedVAE:
                 dout = act_backward(dout, act_cache)                     # (M, N, O)
             # The encoder's input is the data: its gradient is never needed.
             need_dx = not (part == "encoder" and k == 0)
-            dout, dW, db = dense_backward(dout, dense_cache, need_dx)    # (M, N, I)
-            grads[f"{part}.{k}.W"] += dW                                 # (M, I, O)
-            grads[f"{part}.{k}.b"] += db                                 # (M, O)
+            # Each layer is used once per step (the G decodings are one stacked pass), so
+            # its gradient is written straight into its buffer: nothing meets there to add.
+            dW_db = (grads[f"{part}.{k}.W"], grads[f"{part}.{k}.b"])     # (M, I, O), (M, O)
+            dout, _, _ = dense_backward(dout, dense_cache, need_dx, out=dW_db)   # (M, N, I)
         return dout
 
     def encode(self, x):
@@ -134,11 +136,13 @@ class GroupedVAE:
         reached the latent means and log-variances: (grads, dmu, dlogvar, dzin).
 
         rec_weights (G,) and kl_weight (bool) select loss terms (default: all of them, i.e.
-        the training loss); the routing report uses them to follow one term at a time."""
+        the training loss); the routing report uses them to follow one term at a time.
+        `grads` holds the model's own buffers, which the next backward overwrites: Adam
+        consumes them at once; copy them to keep them longer."""
         B, enc_caches, rep_cache, dec_caches, nll_cache, kl_cache = cache
         xp, M, G, Z = self.xp, self.models, len(self.groups), self.latent
         w = xp.ones(G, self.dtype) if rec_weights is None else xp.asarray(rec_weights, self.dtype)
-        grads = {name: xp.zeros_like(p) for name, p in self.params.items()}
+        grads = self._grad_buffers()
         # rec = mean over the batch of nll, for every group i (weighted for the report).
         dnll = xp.broadcast_to(w[None, :, None] / B, (M, G, B))          # (M, G, B)
         dlogits = bernoulli_nll_backward(dnll, nll_cache)                # (M, G, B, P)
@@ -168,8 +172,16 @@ class GroupedVAE:
         self._mlp_backward("encoder", dh, enc_caches, grads)
         return grads, dmu, dlogvar, dzin
 
+    def _grad_buffers(self):
+        """One gradient array per parameter, made on the first backward and overwritten by
+        every later one: the 57 MB of gradients are neither allocated nor zeroed per step."""
+        if self._grads is None:
+            self._grads = {name: self.xp.empty_like(p) for name, p in self.params.items()}
+        return self._grads
+
     def loss_and_grads(self, x, eps):
-        """One step's losses and routed gradients: x (M, B, P), eps (M, B, Z)."""
+        """One step's losses and routed gradients: x (M, B, P), eps (M, B, Z). The gradients
+        are reused buffers, valid until the next call (see `backward`)."""
         losses, cache = self.forward(x, eps)
         grads, _, _, _ = self.backward(cache)
         return losses, grads

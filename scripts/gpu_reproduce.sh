@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The paper's protocol (§5) on one GPU, all 40 models at once: Grouped-VAE (groups 3,3, β=1)
+# x SEEDS seeds in one process, β-VAE with β = 1, 5, 10 x SEEDS seeds in a second process
+# beside it; then evaluate.py scores every model and writes Table 1 and Figures 1-2.
+#
+#   STEPS=10000 SEEDS=10 LIMIT=0 bash scripts/gpu_reproduce.sh results/gpu
+#
+# LIMIT (seconds, 0 = none) is a wall-clock guard for machines lent by the minute: when it
+# runs out, training gets Ctrl-C, saves its checkpoint and stops, and the runs are scored at
+# the step they reached (their metrics.json says which). DEST receives the small files only
+# (configs, logs, metrics, figures, the report), never checkpoints.
+set -u
+DEST=${1:?usage: gpu_reproduce.sh DEST}
+STEPS=${STEPS:-10000}
+SEEDS=${SEEDS:-10}
+LIMIT=${LIMIT:-0}
+RUNS=${RUNS:-runs/gpu}
+PY=${PYTHON:-python3}
+GPU=${GPU---gpu}            # GPU= (empty) runs the same recipe on the CPU, for a dry run
+EVAL_ARGS=${EVAL_ARGS:-}    # e.g. "--test-size 500" for a dry run
+guard() { if [ "$LIMIT" -gt 0 ]; then timeout -s INT "$LIMIT" "$@"; else "$@"; fi; }
+
+mkdir -p "$RUNS"
+common=($GPU --seeds "$SEEDS" --steps "$STEPS" --checkpoint-every "$STEPS" --log-every 100
+        --no-progress --overwrite)
+start=$(date +%s)
+guard $PY train.py --model grouped "${common[@]}" --out "$RUNS/grouped" > "$RUNS.grouped.log" 2>&1 &
+guard $PY train.py --model beta --beta 1,5,10 "${common[@]}" --out "$RUNS/beta" > "$RUNS.beta.log" 2>&1 &
+wait
+echo "training: $(( $(date +%s) - start )) s"; tail -n 2 "$RUNS.grouped.log" "$RUNS.beta.log"
+$PY evaluate.py $GPU $EVAL_ARGS --allow-unfinished --no-progress "$RUNS/grouped" "$RUNS/beta" \
+    --report "$DEST/report"
+echo "training + evaluation: $(( $(date +%s) - start )) s"
+for run in grouped beta; do
+    mkdir -p "$DEST/runs/$run"
+    cp "$RUNS/$run"/{config.json,log.csv,metrics.json} "$DEST/runs/$run/" 2>/dev/null
+    cp -r "$RUNS/$run/figures" "$DEST/runs/$run/" 2>/dev/null
+done

@@ -1,0 +1,96 @@
+"""What the speed work must not change: reused gradient buffers hold exactly one step's
+gradients, chunked Adam is bit-exact with whole-array Adam, float32 training follows float64
+to rounding, and the benchmark counts the step's flops right."""
+import numpy
+
+from tinyvae import Adam, GroupedVAE, optim
+from tinyvae.backend import to_numpy
+from tinyvae.bench import make_floor, step_matmuls
+
+SMALL = dict(pixels=64, encoder_hidden=(48, 40), decoder_hidden=(40, 40, 48))
+
+
+def batch(model, B=8, seed=1):
+    rng = numpy.random.default_rng(seed)
+    x = (rng.random((model.models, B, model.pixels)) < 0.3).astype(model.dtype)     # (M, B, P)
+    eps = rng.standard_normal((model.models, B, model.latent)).astype(model.dtype)  # (M, B, Z)
+    return x, eps
+
+
+def test_reused_gradient_buffers_hold_one_steps_gradients(xp):
+    """A second backward overwrites, never adds to, the first one's buffers."""
+    model = GroupedVAE(groups=(2, 2), models=2, xp=xp, dtype=numpy.float64, **SMALL)
+    x, eps = (xp.asarray(a) for a in batch(model))
+    x2, eps2 = (xp.asarray(a) for a in batch(model, seed=2))
+    _, first = model.loss_and_grads(x, eps)
+    first = {k: to_numpy(g).copy() for k, g in first.items()}
+    _, other = model.loss_and_grads(x2, eps2)
+    _, again = model.loss_and_grads(x, eps)
+    assert all(again[k] is other[k] for k in again)              # the same buffers, reused
+    for k in first:
+        numpy.testing.assert_array_equal(to_numpy(again[k]), first[k], err_msg=k)
+
+
+def test_chunked_adam_is_bit_exact(monkeypatch):
+    """Any chunking gives the bits of one pass over whole arrays."""
+    rng = numpy.random.default_rng(0)
+    start = {"W": rng.standard_normal((2, 70, 50)).astype(numpy.float32),    # 7000 elements
+             "b": rng.standard_normal((2, 5)).astype(numpy.float32)}
+    grads = [{k: (rng.standard_normal(v.shape) * 1e-3).astype(numpy.float32)
+              for k, v in start.items()} for _ in range(3)]
+    results = []
+    for chunk in (1 << 20, 2048, 1000):
+        monkeypatch.setattr(optim, "CHUNK", chunk)
+        params = {k: v.copy() for k, v in start.items()}
+        opt = Adam(params, lr=1e-2)
+        for g in grads:
+            opt.step(g)
+        results.append((params, opt.m, opt.v))
+    for params, m, v in results[1:]:
+        for k in start:
+            numpy.testing.assert_array_equal(params[k], results[0][0][k])
+            numpy.testing.assert_array_equal(m[k], results[0][1][k])
+            numpy.testing.assert_array_equal(v[k], results[0][2][k])
+
+
+def test_float32_training_follows_float64_to_rounding():
+    """Five Adam steps from the same start: float32 parameters stay within rounding of the
+    float64 run, far below one step's size (lr), and the losses agree to float32 precision."""
+    lr, steps = 1e-3, 5
+    start = GroupedVAE(groups=(2, 2), dtype=numpy.float32, **SMALL).params
+    runs = {}
+    for dtype in (numpy.float32, numpy.float64):
+        model = GroupedVAE(groups=(2, 2), dtype=dtype, **SMALL)
+        for k, p in model.params.items():
+            p[...] = start[k]                           # both start from the float32 weights
+        opt = Adam(model.params, lr=lr)
+        totals = []
+        for s in range(steps):
+            x, eps = batch(model, seed=s)
+            losses, grads = model.loss_and_grads(x, eps)
+            opt.step(grads)
+            totals.append(float(losses["total"][0]))
+        runs[dtype] = (model, totals)
+    (m32, t32), (m64, t64) = runs[numpy.float32], runs[numpy.float64]
+    numpy.testing.assert_allclose(t32, t64, rtol=1e-6)
+    for k, p in m64.params.items():
+        # Adam moved every parameter by about 5 lr; float32 rounding (a few ulp) far less.
+        numpy.testing.assert_allclose(m32.params[k], p, rtol=0, atol=lr * 1e-3, err_msg=k)
+
+
+def test_benchmark_counts_the_papers_flops():
+    """7.81 GFLOP per Grouped-VAE step (the decoder runs on G*B rows), 4.81 for the β-VAE."""
+    grouped = GroupedVAE(groups=(3, 3))
+    beta = GroupedVAE(groups=(6,))
+    flops = {name: sum(2 * N * K * O for N, K, O, _ in step_matmuls(m, 64))
+             for name, m in (("grouped", grouped), ("beta", beta))}
+    assert round(flops["grouped"] / 1e9, 2) == 7.81 and round(flops["beta"] / 1e9, 2) == 4.81
+    # forward + backward: 3 matmuls a layer, 2 for the encoder's input layer
+    assert len(step_matmuls(grouped, 64)) == 3 * 7 - 1
+
+
+def test_floor_runs_the_steps_matmul_shapes(xp):
+    model = GroupedVAE(groups=(2, 2), models=3, xp=xp, **SMALL)
+    floor, flops = make_floor(model, 8)
+    floor()
+    assert flops == sum(2 * 3 * N * K * O for N, K, O, _ in step_matmuls(model, 8))
