@@ -74,10 +74,7 @@ def prefix_codes(model, mu):
     """Eq. 8 at test time: decoding i sees the means [mu_1 .. mu_i | 0 ... 0]; the G inputs
     are stacked along the batch axis, so one decoder pass serves every prefix."""
     M, n, Z = mu.shape
-    zin = model.xp.zeros((M, len(model.groups), n, Z), dtype=model.dtype)   # (M, G, n, Z)
-    for i, g in enumerate(model.group_slices):
-        zin[:, i, :, :g.stop] = mu[:, :, :g.stop]
-    return zin.reshape(M, -1, Z)                                            # (M, G n, Z)
+    return model.prefix_inputs(mu).reshape(M, -1, Z)                        # (M, G n, Z)
 
 
 def encode_test_set(model, dataset, indices, batch_size, progress):

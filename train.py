@@ -11,7 +11,6 @@ import platform
 import shutil
 import signal
 import sys
-import time
 
 import numpy
 

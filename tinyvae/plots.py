@@ -24,12 +24,10 @@ def _sigmoid(logits):
 def prefix_reconstructions(model, x):
     """Reconstruction probabilities of x (M, N, P) from the means of z_1..z_i, i = 1..G:
     what each prefix of groups alone carries (paper eq. 8). Returns (G, M, N, P) on the host."""
-    xp, M, N = model.xp, model.models, x.shape[1]
+    M, N = model.models, x.shape[1]
     mu, _ = model.encode(x)                                             # (M, N, Z)
-    zin = xp.zeros((len(model.groups), M, N, model.latent), model.dtype)  # (G, M, N, Z)
-    for i, g in enumerate(model.group_slices):
-        zin[i, ..., :g.stop] = mu[..., :g.stop]
-    logits = model.decode(zin.transpose(1, 0, 2, 3).reshape(M, -1, model.latent))  # (M, GN, P)
+    zin = model.prefix_inputs(mu)                                       # (M, G, N, Z)
+    logits = model.decode(zin.reshape(M, -1, model.latent))             # (M, GN, P)
     out = to_numpy(logits).reshape(M, len(model.groups), N, -1)         # (M, G, N, P)
     return _sigmoid(out.astype(numpy.float64)).transpose(1, 0, 2, 3)    # (G, M, N, P)
 

@@ -18,7 +18,7 @@ def routing_report(model, x, eps):
 
     Returns (rows, columns, norms, text): `norms[t, c]` is the norm, over all M models, of the
     gradient that term `rows[t]` sends into `columns[c]`."""
-    xp, G = model.xp, len(model.groups)
+    G = len(model.groups)
     _, cache = model.forward(x, eps)
     layers = sorted({name.rsplit(".", 1)[0] for name in model.params},
                     key=lambda n: (n.startswith("decoder"), int(n.split(".")[1])))

@@ -10,7 +10,6 @@ only through z_i. β-VAE is the case G = 1, where the routing is the ordinary gr
 """
 import numpy
 
-from .backend import array_module
 from .layers import (dense_backward, dense_forward, relu_backward, relu_forward,
                      tanh_backward, tanh_forward)
 from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_backward,
@@ -94,6 +93,16 @@ class GroupedVAE:
             dout, _, _ = dense_backward(dout, dense_cache, need_dx, out=dW_db)   # (M, N, I)
         return dout
 
+    def prefix_inputs(self, z):
+        """Eq. 8: decoding i sees [z_1 .. z_i | 0 ... 0]. Returns the G decoder inputs of codes
+        z (M, N, Z) as (M, G, N, Z); stacked along the batch axis they make one decoder pass
+        serve every group (training shares the one sample z among them)."""
+        M, N, Z = z.shape
+        zin = self.xp.zeros((M, len(self.groups), N, Z), dtype=self.dtype)  # (M, G, N, Z)
+        for i, g in enumerate(self.group_slices):
+            zin[:, i, :, :g.stop] = z[:, :, :g.stop]
+        return zin
+
     def encode(self, x):
         """Encoder means and log-variances (log sigma^2) of images x (M, N, P)."""
         h, _ = self._mlp_forward("encoder", x.astype(self.dtype, copy=False))     # (M, N, 2Z)
@@ -109,17 +118,13 @@ class GroupedVAE:
     def forward(self, x, eps):
         """Losses of images x (M, B, P) in {0, 1} with noise eps (M, B, Z); returns
         (losses, cache). Each loss is a per-image mean over the batch."""
-        xp, M, G, Z = self.xp, self.models, len(self.groups), self.latent
+        M, G, Z = self.models, len(self.groups), self.latent
         x = x.astype(self.dtype, copy=False)                             # (M, B, P)
         B = x.shape[1]
         h, enc_caches = self._mlp_forward("encoder", x)                  # (M, B, 2Z)
         mu, logvar = h[..., :Z], h[..., Z:]                              # (M, B, Z) x2
         z, rep_cache = reparameterize_forward(mu, logvar, eps.astype(self.dtype, copy=False))
-        # eq. 8: decoding i sees [z_1 .. z_i | 0 ... 0]; all G share the one sample z and are
-        # stacked along the batch axis, so one decoder pass serves every group.
-        zin = xp.zeros((M, G, B, Z), dtype=self.dtype)                   # (M, G, B, Z)
-        for i, g in enumerate(self.group_slices):
-            zin[:, i, :, :g.stop] = z[:, :, :g.stop]
+        zin = self.prefix_inputs(z)                                      # (M, G, B, Z)
         logits, dec_caches = self._mlp_forward("decoder", zin.reshape(M, G * B, Z))  # (M, GB, P)
         nll, nll_cache = bernoulli_nll_forward(
             logits.reshape(M, G, B, self.pixels), x[:, None])            # (M, G, B)
