@@ -17,6 +17,7 @@ import numpy
 from tinyvae import Adam, BackendError, get_xp
 from tinyvae.backend import device_name, to_numpy
 from tinyvae.data import BatchSampler, DataError, open_dataset, test_split
+from tinyvae.losses import kl_normal_forward
 from tinyvae.plots import save_training_figures
 from tinyvae.routing import routing_report
 from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, RunError, build_model, load_checkpoint,
@@ -273,10 +274,6 @@ def write_log(path, rows, append=True):
         os.replace(target, path)
 
 
-def checkpoint(out, trainer):
-    save_checkpoint(out, trainer.model, trainer.opt, trainer.state())
-
-
 def figures(out, trainer):
     """Reconstructions and traversals of the first test images, and the loss curves."""
     M = trainer.model.models
@@ -285,7 +282,7 @@ def figures(out, trainer):
     idx = numpy.broadcast_to(trainer.test_idx[pick], (M, FIGURE_IMAGES))              # (M, N)
     x = trainer.dataset.images(idx, trainer.xp, trainer.model.dtype)            # (M, N, P)
     mu, logvar = trainer.model.encode(x)                                        # (M, N, Z)
-    kl_dim = to_numpy(0.5 * (mu * mu + trainer.xp.exp(logvar) - 1 - logvar)).mean(axis=1)
+    kl_dim = to_numpy(kl_normal_forward(mu, logvar)[0]).mean(axis=1)            # (M, Z)
     save_training_figures(os.path.join(out, "figures"), trainer.model, x, kl_dim,
                           read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)
 
@@ -314,33 +311,31 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
         stop["asked"] = True        # finish the step in hand, then save and leave
     old_handler = signal.signal(signal.SIGINT, on_sigint)
     bar = _progress(config["steps"], trainer.step, progress)
-    # Overflow is caught below as a non-finite loss, with the step and the term named.
-    errstate = numpy.errstate(over="ignore", invalid="ignore")
-    errstate.__enter__()
     last_good = trainer.step if resume_from[0] is not None else None
+    # Overflow is caught below as a non-finite loss, with the step and the term named.
     try:
-        while trainer.step < config["steps"] and not stop["asked"]:
-            bad = trainer.train_step()
-            if bad:
-                lv = to_numpy(trainer.model.encode(bad[1])[1])       # the failing step's logvar
-                kept = (f"the last good checkpoint (step {last_good}) is kept" if last_good
-                        is not None else "no checkpoint had been written yet")
-                raise TrainingError(f"non-finite {bad[0]} at step {trainer.step + 1} (logvar "
-                                    f"range [{lv.min():.3g}, {lv.max():.3g}]); training stopped, "
-                                    f"{kept} in {out}; try a smaller --lr")
-            bar.update(1)
-            if trainer.step % config["log_every"] == 0:
-                rows = trainer.log_rows()
-                write_log(log_path, rows)
-                bar.set_postfix_str(_postfix(rows[0]), refresh=False)
-            if trainer.step % config["checkpoint_every"] == 0:
-                _save(out, trainer)
-                last_good = trainer.step
-        if trainer.count and trainer.step == config["steps"]:
-            write_log(log_path, trainer.log_rows())     # the last, shorter interval
-        _save(out, trainer)
+        with numpy.errstate(over="ignore", invalid="ignore"):
+            while trainer.step < config["steps"] and not stop["asked"]:
+                bad = trainer.train_step()
+                if bad:
+                    lv = to_numpy(trainer.model.encode(bad[1])[1])       # the failing step's logvar
+                    kept = (f"the last good checkpoint (step {last_good}) is kept" if last_good
+                            is not None else "no checkpoint had been written yet")
+                    raise TrainingError(f"non-finite {bad[0]} at step {trainer.step + 1} (logvar "
+                                        f"range [{lv.min():.3g}, {lv.max():.3g}]); training stopped, "
+                                        f"{kept} in {out}; try a smaller --lr")
+                bar.update(1)
+                if trainer.step % config["log_every"] == 0:
+                    rows = trainer.log_rows()
+                    write_log(log_path, rows)
+                    bar.set_postfix_str(_postfix(rows[0]), refresh=False)
+                if trainer.step % config["checkpoint_every"] == 0:
+                    _save(out, trainer)
+                    last_good = trainer.step
+            if trainer.count and trainer.step == config["steps"]:
+                write_log(log_path, trainer.log_rows())     # the last, shorter interval
+            _save(out, trainer)
     finally:
-        errstate.__exit__(None, None, None)
         bar.close()
         signal.signal(signal.SIGINT, old_handler)
     if stop["asked"]:
@@ -352,7 +347,7 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
 
 
 def _save(out, trainer):
-    checkpoint(out, trainer)
+    save_checkpoint(out, trainer.model, trainer.opt, trainer.state())
     figures(out, trainer)
 
 
