@@ -5,10 +5,12 @@ the MI matrix of the encoder means, MIG (eq. 12), MIC (eq. 13) of every factor w
 latent group and with the first three dimensions (Figure 1), KL per dimension, active
 dimensions, and the test reconstruction loss from the full latent and from each group prefix
 (eq. 8), written to DIR/metrics.json with the protocol. Across runs: Table 1, Figures 1-2 and
-MI heat maps in --report (tinyvae/report.py).
+MI heat maps in --report (tinyvae/report.py). With --curves, the same scores for every
+snapshot of a run, in DIR/curve.json, and learning curves in --report (tinyvae/curves.py).
 
 Shapes: M models, N test images, n images per batch, P pixels, Z latent, G groups, K factors.
 """
+import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
 import os
 import sys
@@ -22,10 +24,12 @@ from tinyvae.data import SPLIT_SEED, TEST_SIZE, DataError, open_dataset, test_sp
 from tinyvae.losses import bernoulli_nll_forward, kl_normal_forward
 from tinyvae.metrics import (MetricsInputError, factor_entropy, mic_from_mi, mig_from_mi,
                              mutual_info_matrix)
+from tinyvae.curves import write_curves
 from tinyvae.report import write_report
-from tinyvae.runs import RunError, load_run, write_json
+from tinyvae.runs import (CONFIG, RunError, build_model, load_checkpoint, load_params, load_run,
+                          read_json, snapshot_path, snapshot_steps, write_json)
 
-METRICS = "metrics.json"
+METRICS, CURVE = "metrics.json", "curve.json"
 ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
 FIRST_DIMS = 3        # Figure 1: MIC of each factor in the first three latent dimensions
 
@@ -49,6 +53,9 @@ def parse_args(argv):
                    "subset of the fixed test images: quick checks only, the paper uses all")
     p.add_argument("--allow-unfinished", action="store_true", help="also score runs whose "
                    "checkpoint stopped short of their --steps")
+    p.add_argument("--curves", action="store_true", help="learning curves instead of Table 1: "
+                   "score every snapshot of each run (train.py --snapshot-every) into "
+                   "RUN_DIR/curve.json, and draw them in --report")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     for flag, value, low, high in (("--bins", a.bins, 2, None),
@@ -114,23 +121,74 @@ def score_model(mu, factors, entropy, group_slices, bins):
 
 
 def evaluate_run(run_dir, xp, a, datasets):
-    """Score every model of one run directory and write its metrics.json."""
+    """Score every model of one run directory's checkpoint and write its metrics.json."""
     config, model, state = load_run(run_dir, xp)
     step = int(state["step"])
     if step < config["steps"] and not a.allow_unfinished:
         raise RunError(f"unfinished: checkpoint at step {step} of {config['steps']} (finish "
                        "it with train.py --resume, or pass --allow-unfinished)")
+    test = test_set(config, a, datasets)
+    start = time.perf_counter()
+    models = score_models(model, config, step, test, a)
+    protocol = make_protocol(a, test, config, model, xp)
+    write_json(os.path.join(run_dir, METRICS), _plain({"protocol": protocol, "models": models}))
+    print(f"{run_dir}: {model.models} model(s), MIG "
+          + " ".join(f"{r['mig']:.3f}" for r in models) + ", rec loss "
+          + " ".join(f"{r['rec_loss_full']:.1f}" for r in models)
+          + f" ({time.perf_counter() - start:.1f} s)")
+    return protocol, [_plain(r) for r in models]
+
+
+def curve_run(run_dir, xp, a, datasets):
+    """Score every snapshot of one run directory (train.py --snapshot-every) into its
+    curve.json. Snapshots scored before under the same protocol are kept, not redone, so
+    this can follow a run that is still training."""
+    config = read_json(os.path.join(run_dir, CONFIG))
+    steps = snapshot_steps(run_dir)
+    if not steps:
+        raise RunError("no snapshots; train it with --snapshot-every N to get learning curves")
+    model = build_model(config, xp)
+    test = test_set(config, a, datasets)
+    protocol = make_protocol(a, test, config, model, xp)
+    path = os.path.join(run_dir, CURVE)
+    old = read_json(path) if os.path.exists(path) else {}
+    same = {k: v for k, v in old.get("protocol", {}).items() if k not in ("backend", "device")} \
+        == {k: v for k, v in protocol.items() if k not in ("backend", "device")}
+    records = [r for r in old.get("models", []) if same and r["step"] in steps]
+    done = {r["step"] for r in records}
+    for step in steps:
+        if step in done:
+            continue
+        arrays, _ = load_checkpoint(run_dir, params_only=True, path=snapshot_path(run_dir, step))
+        load_params(model, arrays, snapshot_path(run_dir, step))
+        models = [_plain(r) for r in score_models(model, config, step, test, a)]
+        records += models
+        records.sort(key=lambda r: (r["step"], r["index"]))
+        write_json(path, {"protocol": protocol, "models": records})
+        print(f"{run_dir} step {step}: MIG " + " ".join(f"{r['mig']:.3f}" for r in models)
+              + ", rec loss " + " ".join(f"{r['rec_loss_full']:.1f}" for r in models))
+    return protocol, records
+
+
+def test_set(config, a, datasets):
+    """(dataset, indices (N,), factors (N, K), entropy (K,)) of the fixed test images."""
     data = a.data or config["data"]
     if data not in datasets:
         datasets[data] = open_dataset(None if data == "renderer" else data)
     dataset = datasets[data]
     indices = test_images(dataset.n_images, a.test_size)                    # (N,)
     factors = dataset.factors(indices)                                      # (N, K)
-    entropy = factor_entropy(factors)                                       # (K,)
-    start = time.perf_counter()
+    return dataset, indices, factors, factor_entropy(factors)
+
+
+test_set.__test__ = False             # a `test_`-named function, but not a test
+
+
+def score_models(model, config, step, test, a):
+    """One record per model of `model` as it stands (at training step `step`)."""
+    dataset, indices, factors, entropy = test
     mu, kl_dim, rec = encode_test_set(model, dataset, indices, a.batch_size,
                                       not a.no_progress)     # (M, N, Z), (M, Z), (M, G)
-    encoded = time.perf_counter()
     models = []
     for m in range(model.models):
         scores = score_model(mu[m], factors, entropy, model.group_slices, a.bins)
@@ -141,24 +199,21 @@ def evaluate_run(run_dir, xp, a, datasets):
                        "active_dims": numpy.flatnonzero(kl_dim[m] > ACTIVE_NATS),
                        # The last prefix is the whole latent: the full reconstruction.
                        "rec_loss_full": rec[m, -1], "rec_loss_prefix": rec[m]})
-    scored = time.perf_counter()
-    protocol = {"estimator": "sklearn.metrics.mutual_info_score (nats) between each factor's "
-                             "classes and equal-width bins of each encoder mean over its range",
-                "bins": a.bins, "n_images": len(indices), "test_size": TEST_SIZE,
-                "test_split_seed": SPLIT_SEED, "factors": list(dataset.factor_names),
-                "factor_sizes": list(dataset.factor_sizes), "data_source": dataset.source,
-                "trained_on": config.get("data_source", config["data"]),
-                "first_dims": list(range(min(FIRST_DIMS, model.latent))),
-                "active_threshold_nats": ACTIVE_NATS,
-                "rec_loss": "BCE summed over pixels per image, decoded from the encoder means",
-                "backend": xp.__name__, "device": device_name(xp)}
-    write_json(os.path.join(run_dir, METRICS), _plain({"protocol": protocol, "models": models}))
-    print(f"{run_dir}: {model.models} model(s), MIG "
-          + " ".join(f"{r['mig']:.3f}" for r in models) + ", rec loss "
-          + " ".join(f"{r['rec_loss_full']:.1f}" for r in models)
-          + f" (encode+decode {encoded - start:.1f} s, metrics "
-          f"{(scored - encoded) / model.models:.2f} s per model)")
-    return protocol, [_plain(r) for r in models]
+    return models
+
+
+def make_protocol(a, test, config, model, xp):
+    dataset, indices = test[:2]
+    return {"estimator": "sklearn.metrics.mutual_info_score (nats) between each factor's "
+                         "classes and equal-width bins of each encoder mean over its range",
+            "bins": a.bins, "n_images": len(indices), "test_size": TEST_SIZE,
+            "test_split_seed": SPLIT_SEED, "factors": list(dataset.factor_names),
+            "factor_sizes": list(dataset.factor_sizes), "data_source": dataset.source,
+            "trained_on": config.get("data_source", config["data"]),
+            "first_dims": list(range(min(FIRST_DIMS, model.latent))),
+            "active_threshold_nats": ACTIVE_NATS,
+            "rec_loss": "BCE summed over pixels per image, decoded from the encoder means",
+            "backend": xp.__name__, "device": device_name(xp)}
 
 
 def _plain(obj):
@@ -180,7 +235,8 @@ def main(argv=None):
     datasets, protocol, records = {}, None, []
     for run_dir in a.runs:
         try:
-            protocol, models = evaluate_run(run_dir, xp, a, datasets)
+            protocol, models = (curve_run if a.curves else evaluate_run)(run_dir, xp, a,
+                                                                          datasets)
         except (RunError, DataError, MetricsInputError) as err:
             print(f"evaluate.py: skipping {run_dir}: {err}", file=sys.stderr)
             continue
@@ -192,7 +248,7 @@ def main(argv=None):
     if not records:
         print("evaluate.py: no run could be evaluated", file=sys.stderr)
         return 1
-    print(write_report(records, protocol, a.report))
+    print((write_curves if a.curves else write_report)(records, protocol, a.report))
     print(f"report written to {a.report}/")
     return 0
 

@@ -3,6 +3,7 @@
 One process trains every (beta, seed) pair asked for at once, on the models axis. The run
 directory explains itself: config.json, log.csv, checkpoint.npz and figures/.
 """
+import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
 import csv
 import importlib.metadata
@@ -21,7 +22,8 @@ from tinyvae.losses import kl_normal_forward
 from tinyvae.plots import save_training_figures
 from tinyvae.routing import routing_report
 from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, RunError, build_model, load_checkpoint,
-                          load_params, read_json, save_checkpoint, write_json)
+                          load_params, read_json, save_checkpoint, save_snapshot,
+                          write_json)
 
 NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
 EXPLAIN_STREAM = 2        # the noise of the --explain report, apart from training's
@@ -69,6 +71,8 @@ def parse_args(argv):
     p.add_argument("--log-every", type=int, default=50, help="steps between log.csv rows")
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between "
                    "checkpoints (and figures)")
+    p.add_argument("--snapshot-every", type=int, default=0, help="steps between parameter "
+                   "snapshots for learning curves (evaluate.py --curves); 0: none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -79,6 +83,9 @@ def make_config(a):
         if getattr(a, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, "
                              f"got {getattr(a, name)}")
+    if a.snapshot_every < 0:
+        raise UsageError(f"--snapshot-every must be 0 (none) or a positive integer, "
+                         f"got {a.snapshot_every}")
     if not a.lr > 0:
         raise UsageError(f"--lr must be positive, got {a.lr}")
     if a.seed < 0:
@@ -96,7 +103,7 @@ def make_config(a):
     seeds = list(range(a.seed, a.seed + a.seeds))
     config = {k: getattr(a, k) for k in ("model", "latent", "steps", "batch_size", "lr",
                                           "seed", "seeds", "gpu", "log_every",
-                                          "checkpoint_every")}
+                                          "checkpoint_every", "snapshot_every")}
     config.update(groups=groups, betas=betas,
                   model_betas=[b for b in betas for _ in seeds],
                   model_seeds=[s for _ in betas for s in seeds],
@@ -238,9 +245,13 @@ class Trainer:
 
     def restore(self, arrays, state, where):
         load_params(self.model, arrays, where)
+        if "adam_msum/" + next(iter(self.model.params)) not in arrays:
+            raise RunError(f"{where}: written by an older tinyvae that saved Adam's moments, "
+                           "not their sums, and cannot be resumed exactly; finish it with the "
+                           "tinyvae that wrote it, or train anew into another --out")
         self.opt.load_state({"t": state["adam_t"],
-                             "m": {k: arrays["adam_m/" + k] for k in self.model.params},
-                             "v": {k: arrays["adam_v/" + k] for k in self.model.params}})
+                             "m_sum": {k: arrays["adam_msum/" + k] for k in self.model.params},
+                             "v_sum": {k: arrays["adam_vsum/" + k] for k in self.model.params}})
         self.sampler.set_state(state["sampler"])
         for g, s in zip(self.noise, state["noise"]):
             g.bit_generator.state = s
@@ -332,6 +343,8 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
                 if trainer.step % config["checkpoint_every"] == 0:
                     _save(out, trainer)
                     last_good = trainer.step
+                if config["snapshot_every"] and trainer.step % config["snapshot_every"] == 0:
+                    save_snapshot(out, trainer.model, trainer.step)
             if trainer.count and trainer.step == config["steps"]:
                 write_log(log_path, trainer.log_rows())     # the last, shorter interval
             _save(out, trainer)

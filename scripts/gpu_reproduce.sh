@@ -8,7 +8,11 @@
 # LIMIT (seconds, 0 = none) is a wall-clock guard for machines lent by the minute: when it
 # runs out, training gets Ctrl-C, saves its checkpoint and stops, and the runs are scored at
 # the step they reached (their metrics.json says which). DEST receives the small files only
-# (configs, logs, metrics, figures, the report), never checkpoints.
+# (configs, logs, metrics, figures, the report), never checkpoints or snapshots.
+#
+# CURVE_STEPS=N (0 = none) also trains, beside them, one learning-curve run per configuration
+# (grouped x 2 seeds, β = 1, 5, 10 x 1 seed) for N steps with a snapshot every CURVE_EVERY
+# steps (default N/10), and writes their curves (evaluate.py --curves) to DEST/curves.
 set -u
 DEST=${1:?usage: gpu_reproduce.sh DEST}
 STEPS=${STEPS:-10000}
@@ -18,6 +22,8 @@ RUNS=${RUNS:-runs/gpu}
 PY=${PYTHON:-python3}
 GPU=${GPU---gpu}            # GPU= (empty) runs the same recipe on the CPU, for a dry run
 EVAL_ARGS=${EVAL_ARGS:-}    # e.g. "--test-size 500" for a dry run
+CURVE_STEPS=${CURVE_STEPS:-0}
+CURVE_EVERY=${CURVE_EVERY:-$(( CURVE_STEPS / 10 > 0 ? CURVE_STEPS / 10 : 1 ))}
 guard() { if [ "$LIMIT" -gt 0 ]; then timeout -s INT "$LIMIT" "$@"; else "$@"; fi; }
 
 mkdir -p "$RUNS"
@@ -26,10 +32,26 @@ common=($GPU --seeds "$SEEDS" --steps "$STEPS" --checkpoint-every "$STEPS" --log
 start=$(date +%s)
 guard $PY train.py --model grouped "${common[@]}" --out "$RUNS/grouped" > "$RUNS.grouped.log" 2>&1 &
 guard $PY train.py --model beta --beta 1,5,10 "${common[@]}" --out "$RUNS/beta" > "$RUNS.beta.log" 2>&1 &
+if [ "$CURVE_STEPS" -gt 0 ]; then
+    curve=($GPU --steps "$CURVE_STEPS" --checkpoint-every "$CURVE_STEPS" --log-every 100
+           --snapshot-every "$CURVE_EVERY" --no-progress --overwrite)
+    guard $PY train.py --model grouped --seeds 2 "${curve[@]}" --out "$RUNS/curves/grouped" \
+        > "$RUNS.curves_grouped.log" 2>&1 &
+    guard $PY train.py --model beta --beta 1,5,10 "${curve[@]}" --out "$RUNS/curves/beta" \
+        > "$RUNS.curves_beta.log" 2>&1 &
+fi
 wait
 echo "training: $(( $(date +%s) - start )) s"; tail -n 2 "$RUNS.grouped.log" "$RUNS.beta.log"
 $PY evaluate.py $GPU $EVAL_ARGS --allow-unfinished --no-progress "$RUNS/grouped" "$RUNS/beta" \
     --report "$DEST/report"
+if [ "$CURVE_STEPS" -gt 0 ]; then
+    $PY evaluate.py --curves $GPU $EVAL_ARGS --no-progress "$RUNS/curves/grouped" \
+        "$RUNS/curves/beta" --report "$DEST/curves"
+    for run in grouped beta; do
+        mkdir -p "$DEST/curves/runs/$run"
+        cp "$RUNS/curves/$run"/{config.json,log.csv,curve.json} "$DEST/curves/runs/$run/" 2>/dev/null
+    done
+fi
 echo "training + evaluation: $(( $(date +%s) - start )) s"
 for run in grouped beta; do
     mkdir -p "$DEST/runs/$run"

@@ -10,6 +10,7 @@ import numpy
 import pytest
 
 from tinyvae import data
+from tinyvae.render import POSY_DOWN
 
 SQUARE, ELLIPSE, HEART = 0, 1, 2
 
@@ -121,7 +122,7 @@ def test_positions_run_right_and_down():
     image = data.render(classes(SQUARE, scale=0, pos_x=31, pos_y=31))[0]    # (64, 64)
     rows, cols = numpy.nonzero(image)
     assert (cols.min(), cols.max()) == (43, 52)
-    assert (rows.min(), rows.max()) == ((43, 52) if data.POSY_DOWN else (11, 20))
+    assert (rows.min(), rows.max()) == ((43, 52) if POSY_DOWN else (11, 20))
 
 
 def test_orientation_0_and_39_give_the_same_image():

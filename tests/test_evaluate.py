@@ -1,5 +1,6 @@
-"""evaluate.py end to end: two short training runs and two broken directories, scored through
-the real command line; then one model's numbers recomputed here by hand.
+"""The whole pipeline end to end through the real command lines: train (Grouped-VAE and
+β-VAE, two configurations of two seeds each), evaluate, the report and the learning curves;
+two broken directories beside them; then one model's numbers recomputed here by hand.
 
 Shapes: M models, N test images, P pixels, Z latent, K factors.
 """
@@ -23,8 +24,8 @@ sys.path.insert(0, ROOT)
 import evaluate  # noqa: E402  (the top-level script, imported for its helpers)
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
-TRAIN = {"grouped": ["--model", "grouped", "--seeds", "2"],
-         "beta": ["--model", "beta", "--beta", "5,1"]}
+TRAIN = {"grouped": ["--model", "grouped", "--seeds", "2", "--snapshot-every", "1"],
+         "beta": ["--model", "beta", "--beta", "5,1", "--seeds", "2"]}
 FIGURES = ("figure1_mic.png", "figure2_mig.png", "mi_heatmaps.png")
 
 
@@ -82,7 +83,7 @@ def test_broken_runs_are_reported_in_one_line_and_skipped(runs, evaluated):
 
 def test_every_model_of_a_run_is_scored_with_its_protocol(runs, evaluated):
     for name, seeds, betas, groups in (("grouped", [0, 1], [1, 1], [3, 3]),
-                                       ("beta", [0, 0], [5, 1], [6])):
+                                       ("beta", [0, 1, 0, 1], [5, 5, 1, 1], [6])):
         out = metrics(runs / name)
         protocol = out["protocol"]
         assert protocol["bins"] == 20 and protocol["n_images"] == N
@@ -142,8 +143,10 @@ def test_table_1_and_figures_are_written(runs, evaluated):
     with open(report / "table1.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [r["configuration"] for r in rows] == ["grouped", "β-VAE β=1", "β-VAE β=5"]
-    assert [int(r["trials"]) for r in rows] == [2, 1, 1]
-    assert [r["mig_std"] == "" for r in rows] == [False, True, True]    # std needs 2 seeds
+    assert [int(r["trials"]) for r in rows] == [2, 2, 2]
+    beta1 = [m for m in metrics(runs / "beta")["models"] if m["beta"] == 1]
+    assert float(rows[1]["mig_std"]) == pytest.approx(
+        numpy.std([m["mig"] for m in beta1], ddof=1))                 # over the two seeds
     assert [r["paper_mig"] for r in rows] == ["0.023", "0.014", "0.027"]
     grouped = metrics(runs / "grouped")["models"]
     assert float(rows[0]["rec_loss_mean"]) == pytest.approx(
@@ -175,3 +178,44 @@ def test_the_cupy_pass_matches_the_numpy_reference(runs, cupy):
     for name, c, g in zip(("mu", "kl_per_dim", "rec_loss_prefix"), cpu, gpu):
         assert isinstance(g, numpy.ndarray) and g.shape == c.shape, name
         numpy.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=name)
+
+
+@pytest.fixture(scope="module")
+def curves(runs, evaluated):
+    """--curves over the grouped run (snapshots at steps 1 and 2) and the beta run (none)."""
+    return evaluate_cli("--curves", runs / "grouped", runs / "beta", "--report",
+                        runs / "curves", "--batch-size", 150)
+
+
+def test_learning_curves_score_every_snapshot_like_the_final_checkpoint(runs, curves):
+    assert curves.returncode == 0, curves.stderr
+    assert curves.stderr.strip() == (f"evaluate.py: skipping {runs / 'beta'}: no snapshots; "
+                                     "train it with --snapshot-every N to get learning curves")
+    curve = json.loads((runs / "grouped" / "curve.json").read_text())
+    assert [(r["step"], r["seed"]) for r in curve["models"]] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    # the step-2 snapshot is the final checkpoint: the same scores as metrics.json
+    for r, final in zip(curve["models"][2:], metrics(runs / "grouped")["models"]):
+        for key in ("mig", "rec_loss_full", "mic_first3", "kl_per_dim"):
+            assert r[key] == pytest.approx(final[key], rel=1e-6), key
+    assert curve["models"][0]["mi"] != curve["models"][2]["mi"]       # one step did move it
+    with open(runs / "curves" / "curves.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["configuration"], r["seed"], r["step"]) for r in rows] == [
+        ("grouped", "0", "1"), ("grouped", "0", "2"), ("grouped", "1", "1"), ("grouped", "1", "2")]
+    assert float(rows[1]["mig"]) == pytest.approx(curve["models"][2]["mig"])
+    assert (runs / "curves" / "curves.md").read_text() in curves.stdout
+    with Image.open(runs / "curves" / "learning_curves.png") as image:
+        assert image.format == "PNG" and min(image.size) > 200
+
+
+def test_learning_curves_keep_what_was_scored_under_the_same_protocol(runs, curves):
+    path = runs / "grouped" / "curve.json"
+    before = path.read_text()
+    again = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves2")
+    assert again.returncode == 0, again.stderr
+    assert "step 1:" not in again.stdout and path.read_text() == before   # nothing redone
+    other = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves3",
+                         "--bins", 10)
+    assert other.returncode == 0, other.stderr
+    assert "step 1:" in other.stdout and "step 2:" in other.stdout       # new protocol: redone
+    assert json.loads(path.read_text())["protocol"]["bins"] == 10

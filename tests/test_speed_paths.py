@@ -31,26 +31,29 @@ def test_reused_gradient_buffers_hold_one_steps_gradients(xp):
         numpy.testing.assert_array_equal(to_numpy(again[k]), first[k], err_msg=k)
 
 
-def test_chunked_adam_is_bit_exact(monkeypatch):
-    """Any chunking gives the bits of one pass over whole arrays."""
+def test_chunked_threaded_adam_is_bit_exact(monkeypatch):
+    """Any chunking, and any split of the chunks across threads, gives the bits of one pass
+    over whole arrays on one thread."""
     rng = numpy.random.default_rng(0)
     start = {"W": rng.standard_normal((2, 70, 50)).astype(numpy.float32),    # 7000 elements
              "b": rng.standard_normal((2, 5)).astype(numpy.float32)}
     grads = [{k: (rng.standard_normal(v.shape) * 1e-3).astype(numpy.float32)
               for k, v in start.items()} for _ in range(3)]
     results = []
-    for chunk in (1 << 20, 2048, 1000):
+    for chunk, threads in ((1 << 20, 1), (2048, 2), (1000, 3), (1000, 1)):
         monkeypatch.setattr(optim, "CHUNK", chunk)
         params = {k: v.copy() for k, v in start.items()}
-        opt = Adam(params, lr=1e-2)
+        opt = Adam(params, lr=1e-2, threads=threads)
+        assert len(opt._shares) == threads
         for g in grads:
             opt.step(g)
-        results.append((params, opt.m, opt.v))
+        results.append((params, opt.m_sum, opt.v_sum))
     for params, m, v in results[1:]:
         for k in start:
             numpy.testing.assert_array_equal(params[k], results[0][0][k])
             numpy.testing.assert_array_equal(m[k], results[0][1][k])
             numpy.testing.assert_array_equal(v[k], results[0][2][k])
+    assert not numpy.array_equal(results[0][0]["W"], start["W"])     # the steps did move it
 
 
 def test_float32_training_follows_float64_to_rounding():

@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
 sys.path.insert(0, ROOT)
 import train  # noqa: E402
+from tinyvae.runs import snapshot_path, snapshot_steps  # noqa: E402
 
 
 def run(*args, check=None):
@@ -40,6 +41,11 @@ def run_script(*args, timeout=300):
 def params(run_dir):
     with numpy.load(os.path.join(run_dir, "checkpoint.npz")) as f:
         return {k: f[k] for k in f.files if k.startswith(("param/", "adam_"))}
+
+
+def snapshot(run_dir, step):
+    with numpy.load(snapshot_path(run_dir, step)) as f:
+        return {k: f[k] for k in f.files if k != "state"}
 
 
 def assert_same_params(a, b):
@@ -69,7 +75,7 @@ def test_a_run_directory_explains_itself(tmp_path):
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
     common = ["--model", "beta", "--beta", "4", "--checkpoint-every", "2", "--log-every", "3",
-              *FAST]
+              "--snapshot-every", "3", *FAST]
     run(*common, "--steps", "6", "--out", str(tmp_path / "straight"), check=0)
     run(*common, "--steps", "3", "--out", str(tmp_path / "split"), check=0)   # cuts nothing
     proc = run(*common, "--steps", "6", "--out", str(tmp_path / "split"), "--resume", check=0)
@@ -77,6 +83,13 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert_same_params(params(tmp_path / "straight"), params(tmp_path / "split"))
     logs = [(tmp_path / d / "log.csv").read_text() for d in ("straight", "split")]
     assert logs[0] == logs[1]
+    # learning-curve snapshots too: step 3 from the first part, step 6 from the resumed one
+    for d in ("straight", "split"):
+        assert snapshot_steps(tmp_path / d) == [3, 6]
+    for step in (3, 6):
+        assert_same_params(snapshot(tmp_path / "straight", step), snapshot(tmp_path / "split", step))
+    final = {k: v for k, v in params(tmp_path / "split").items() if k.startswith("param/")}
+    assert_same_params(snapshot(tmp_path / "split", 6), final)
 
 
 def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path):
@@ -135,6 +148,7 @@ def test_beta_list_times_seeds_trains_every_pair(tmp_path):
     (["--batch-size", "-1"], "--batch-size must be a positive integer"),
     (["--lr", "0"], "--lr must be positive"),
     (["--beta", "-1"], "--beta values must be >= 0"),
+    (["--snapshot-every", "-1"], "--snapshot-every must be 0 (none) or a positive integer"),
     (["--resume", "--overwrite"], "contradict"),
     (["--data", "/nonexistent/dsprites.npz"], "/nonexistent/dsprites.npz"),
 ])

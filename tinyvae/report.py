@@ -28,14 +28,14 @@ def configurations(records):
         key = (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]), r["step"])
         by_key.setdefault(key, []).append(r)
     keys = sorted(by_key)
-    labels = [_label(*key[:3]) for key in keys]
+    labels = [config_label(*key[:3]) for key in keys]
     # The same model trained for different lengths is two configurations: name the steps.
     labels = [f"{label} ({key[3]} steps)" if labels.count(label) > 1 else label
               for label, key in zip(labels, keys)]
     return [(label, by_key[key]) for label, key in zip(labels, keys)]
 
 
-def _label(beta_vae, beta, groups):
+def config_label(beta_vae, beta, groups):
     if beta_vae:
         return f"β-VAE β={beta:g}" + ("" if groups == (6,) else f" Z={groups[0]}")
     return ("grouped" + ("" if groups == (3, 3) else " " + "+".join(map(str, groups)))
@@ -135,7 +135,7 @@ def figure1(configs, factor_names, path):
     fig.suptitle("Figure 1: MIC of each factor with the first three latent dimensions "
                  "(eq. 13: MI inside minus MI outside, over H(f)); the paper shows posX, posY, "
                  "shape", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def figure2(configs, rows, path):
@@ -147,7 +147,7 @@ def figure2(configs, rows, path):
     ax.set_ylabel("MIG")
     ax.legend(fontsize=7)
     ax.set_title("Figure 2: MIG per configuration (eq. 12)", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def mi_heatmaps(configs, factor_names, path):
@@ -175,10 +175,10 @@ def mi_heatmaps(configs, factor_names, path):
     fig.suptitle("MI of each latent dimension with each factor over H(factor), mean over "
                  "trials\nred lines: group boundaries; β-VAE dimensions are unordered across "
                  "seeds, so their mean blurs", fontsize=9)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
-def _save(fig, path):
+def save_figure(fig, path):
     fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)
 

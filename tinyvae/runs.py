@@ -4,6 +4,8 @@
     runs/NAME/checkpoint.npz   parameters, Adam state, step, random states, config
     runs/NAME/log.csv          one row per model per logging step
     runs/NAME/figures/         reconstructions, traversals, loss curves
+    runs/NAME/snapshots/       step_NNNNNNN.npz: parameters only, every --snapshot-every steps,
+                               for learning curves (evaluate.py --curves)
 
 Checkpoints are written to a temporary file and renamed over the old one, so a kill at any
 moment leaves either the old or the new checkpoint whole. The npz holds plain arrays and one
@@ -20,7 +22,7 @@ import numpy
 from .backend import to_numpy
 from .vae import GroupedVAE
 
-CONFIG, CHECKPOINT, LOG = "config.json", "checkpoint.npz", "log.csv"
+CONFIG, CHECKPOINT, LOG, SNAPSHOTS = "config.json", "checkpoint.npz", "log.csv", "snapshots"
 
 
 class RunError(ValueError):
@@ -40,27 +42,48 @@ def read_json(path):
 
 
 def save_checkpoint(run_dir, model, opt, state):
-    """Write params, Adam moments and the JSON-able `state` (step, random states, config)."""
+    """Write params, Adam's decayed sums and the JSON-able `state` (step, random states, config)."""
     arrays = {}
     for name, p in model.params.items():
         arrays["param/" + name] = to_numpy(p)                       # (M, ...)
-        arrays["adam_m/" + name] = to_numpy(opt.m[name])             # (M, ...)
-        arrays["adam_v/" + name] = to_numpy(opt.v[name])             # (M, ...)
+        arrays["adam_msum/" + name] = to_numpy(opt.m_sum[name])      # (M, ...)
+        arrays["adam_vsum/" + name] = to_numpy(opt.v_sum[name])      # (M, ...)
     state = {**state, "adam_t": opt.t}
     arrays["state"] = numpy.array(json.dumps(state))
     _atomic_write(os.path.join(run_dir, CHECKPOINT), lambda f: numpy.savez(f, **arrays))
 
 
-def load_checkpoint(run_dir, params_only=False):
+def save_snapshot(run_dir, model, step):
+    """Parameters alone at `step`, in the checkpoint's format, under snapshots/."""
+    os.makedirs(os.path.join(run_dir, SNAPSHOTS), exist_ok=True)
+    arrays = {"param/" + name: to_numpy(p) for name, p in model.params.items()}  # (M, ...)
+    arrays["state"] = numpy.array(json.dumps({"step": step}))
+    _atomic_write(snapshot_path(run_dir, step), lambda f: numpy.savez(f, **arrays))
+
+
+def snapshot_path(run_dir, step):
+    return os.path.join(run_dir, SNAPSHOTS, f"step_{step:07d}.npz")
+
+
+def snapshot_steps(run_dir):
+    """The steps that have a snapshot in run_dir, ascending."""
+    folder = os.path.join(run_dir, SNAPSHOTS)
+    names = os.listdir(folder) if os.path.isdir(folder) else []
+    return sorted(int(n[5:-4]) for n in names
+                  if n.startswith("step_") and n.endswith(".npz") and n[5:-4].isdigit())
+
+
+def load_checkpoint(run_dir, params_only=False, path=None):
     """The checkpoint's arrays (dict) and state (dict); RunError when missing or corrupt.
-    With `params_only`, the Adam moments (two thirds of the file) are not read."""
-    path = os.path.join(run_dir, CHECKPOINT)
+    With `params_only`, Adam's state (two thirds of the file) is not read. `path`
+    reads another file of the same format (a snapshot) instead of the checkpoint."""
+    path = path or os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
         raise RunError(f"{path}: no checkpoint here; train first, or check the directory")
     try:
         with open(path, "rb") as fh, numpy.load(fh, allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files
-                      if not (params_only and k.startswith(("adam_m/", "adam_v/")))}
+                      if not (params_only and k.startswith("adam_"))}
         state = json.loads(str(arrays.pop("state")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise RunError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err}); "
