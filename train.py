@@ -245,13 +245,9 @@ class Trainer:
 
     def restore(self, arrays, state, where):
         load_params(self.model, arrays, where)
-        if "adam_msum/" + next(iter(self.model.params)) not in arrays:
-            raise RunError(f"{where}: written by an older tinyvae that saved Adam's moments, "
-                           "not their sums, and cannot be resumed exactly; finish it with the "
-                           "tinyvae that wrote it, or train anew into another --out")
         self.opt.load_state({"t": state["adam_t"],
-                             "m_sum": {k: arrays["adam_msum/" + k] for k in self.model.params},
-                             "v_sum": {k: arrays["adam_vsum/" + k] for k in self.model.params}})
+                             "m": {k: arrays["adam_m/" + k] for k in self.model.params},
+                             "v": {k: arrays["adam_v/" + k] for k in self.model.params}})
         self.sampler.set_state(state["sampler"])
         for g, s in zip(self.noise, state["noise"]):
             g.bit_generator.state = s

@@ -3,14 +3,12 @@
     m <- b1 m + (1 - b1) g          v <- b2 v + (1 - b2) g^2
     p <- p - lr * m_hat / (sqrt(v_hat) + eps),   m_hat = m / (1 - b1^t), v_hat = v / (1 - b2^t)
 
-Held instead of m and v are the decayed sums m_sum = m / (1 - b1) = sum_k b1^(t-k) g_k and
-v_sum = v / (1 - b2), and the bias corrections are folded into two scalars:
-    m_sum <- b1 m_sum + g            v_sum <- b2 v_sum + g^2
-    p <- p - lr_t * m_sum / (sqrt(v_sum) + eps_t),
-    lr_t = lr s (1 - b1) / (1 - b1^t),   eps_t = eps s,   s = sqrt((1 - b2^t) / (1 - b2)).
-It is the same update in 10 elementwise passes instead of 12. 14 million parameters make Adam
-a large share of a CPU step: on NumPy it walks the arrays in cache-sized chunks (so the one
-temporary stays in cache), split across threads (NumPy releases the GIL inside each pass);
+The update is done with the bias corrections folded into two scalars,
+    p <- p - lr_t * m / (sqrt(v) + eps_t),   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),
+                                             eps_t = eps sqrt(1 - b2^t),
+which is the same number written with fewer passes over memory. 14 million parameters make
+Adam a large share of a CPU step: on NumPy it walks the arrays in cache-sized chunks (so the
+temporaries stay in cache), split across threads (NumPy releases the GIL inside each pass);
 on CuPy it is one fused elementwise kernel.
 """
 import math
@@ -35,46 +33,41 @@ class Adam:
         self.lr, self.beta1, self.beta2 = float(lr), float(beta1), float(beta2)
         self.eps = float(eps)
         self.t = 0
-        self.m_sum = {name: array_module(p).zeros_like(p) for name, p in params.items()}
-        self.v_sum = {name: array_module(p).zeros_like(p) for name, p in params.items()}
+        self.m = {name: array_module(p).zeros_like(p) for name, p in params.items()}
+        self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
         # The one backend choice in this module, made once.
         first = next(iter(params.values()))
         if array_module(first) is numpy:
             self._update = self._update_numpy
             self.threads = threads or min(_usable_cpus(), 8)
             self._shares = _split_chunks(params, self.threads)
-            self._tmp = [numpy.empty(CHUNK, dtype=first.dtype) for _ in range(self.threads)]
+            self._tmp = [numpy.empty((2, CHUNK), dtype=first.dtype) for _ in range(self.threads)]
             self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         else:
             self._update = _update_cupy
 
     def step(self, grads):
         self.t += 1
-        s = math.sqrt((1.0 - self.beta2 ** self.t) / (1.0 - self.beta2))
-        lr_t = self.lr * s * (1.0 - self.beta1) / (1.0 - self.beta1 ** self.t)
-        eps_t = self.eps * s
-        self._update(self.params, grads, self.m_sum, self.v_sum,
-                     self.beta1, self.beta2, lr_t, eps_t)
-
-    def moments(self):
-        """The textbook moment estimates m and v (new arrays), from the sums held."""
-        return ({k: (1.0 - self.beta1) * a for k, a in self.m_sum.items()},
-                {k: (1.0 - self.beta2) * a for k, a in self.v_sum.items()})
+        c2 = math.sqrt(1.0 - self.beta2 ** self.t)
+        lr_t = self.lr * c2 / (1.0 - self.beta1 ** self.t)
+        eps_t = self.eps * c2
+        self._update(self.params, grads, self.m, self.v, self.beta1, self.beta2, lr_t, eps_t)
 
     def state(self):
-        """Everything needed to continue exactly: step count and both decayed sums."""
-        return {"t": self.t, "m_sum": self.m_sum, "v_sum": self.v_sum}
+        """Everything needed to continue exactly: step count and both moment estimates."""
+        return {"t": self.t, "m": self.m, "v": self.v}
 
     def load_state(self, state):
         self.t = int(state["t"])
         for name, p in self.params.items():
             xp = array_module(p)
-            self.m_sum[name][...] = xp.asarray(state["m_sum"][name])
-            self.v_sum[name][...] = xp.asarray(state["v_sum"][name])
+            self.m[name][...] = xp.asarray(state["m"][name])
+            self.v[name][...] = xp.asarray(state["v"][name])
 
-    def _update_numpy(self, params, grads, m_sum, v_sum, b1, b2, lr_t, eps_t):
-        scalars = [self._tmp[0].dtype.type(c) for c in (b1, b2, lr_t, eps_t)]
-        jobs = [(share, tmp, params, grads, m_sum, v_sum, *scalars)
+    def _update_numpy(self, params, grads, m, v, b1, b2, lr_t, eps_t):
+        dt = self._tmp[0].dtype.type
+        scalars = [dt(c) for c in (b1, 1.0 - b1, b2, 1.0 - b2, lr_t, eps_t)]
+        jobs = [(share, tmp, params, grads, m, v, *scalars)
                 for share, tmp in zip(self._shares, self._tmp)]
         if self._pool is None:
             _update_chunks(*jobs[0])
@@ -102,19 +95,21 @@ def _split_chunks(params, threads):
     return [chunks[k * n // threads:(k + 1) * n // threads] for k in range(threads)]
 
 
-def _update_chunks(share, tmp, params, grads, m_sum, v_sum, b1, b2, lr_t, eps_t):
+def _update_chunks(share, tmp, params, grads, ms, vs, b1, c1, b2, c2, lr_t, eps_t):
     for name, s, e in share:
-        p, g, m, v = (a.reshape(-1)[s:e] for a in (params[name], grads[name], m_sum[name],
-                                                  v_sum[name]))                      # (n,)
-        a = tmp[:e - s]                                                             # (n,)
-        m *= b1                                      # m_sum <- b1 m_sum + g
-        m += g
-        numpy.multiply(g, g, out=a)                  # v_sum <- b2 v_sum + g^2
-        v *= b2
+        p, g, m, v = (x.reshape(-1)[s:e] for x in (params[name], grads[name], ms[name],
+                                                  vs[name]))                        # (n,)
+        a, b = tmp[0, :e - s], tmp[1, :e - s]                                       # (n,)
+        m *= b1                                      # m <- b1 m + (1 - b1) g
+        numpy.multiply(g, c1, out=a)
+        m += a
+        v *= b2                                      # v <- b2 v + (1 - b2) g^2
+        numpy.multiply(g, g, out=a)
+        a *= c2
         v += a
-        numpy.sqrt(v, out=a)                         # p <- p - lr_t m_sum / (sqrt(v_sum) + eps_t)
-        a += eps_t
-        numpy.divide(m, a, out=a)
+        numpy.sqrt(v, out=b)                         # p <- p - lr_t m / (sqrt(v) + eps_t)
+        b += eps_t
+        numpy.divide(m, b, out=a)
         a *= lr_t
         p -= a
 
@@ -122,17 +117,16 @@ def _update_chunks(share, tmp, params, grads, m_sum, v_sum, b1, b2, lr_t, eps_t)
 _cupy_kernel = None
 
 
-def _update_cupy(params, grads, m_sum, v_sum, b1, b2, lr_t, eps_t):
+def _update_cupy(params, grads, m, v, b1, b2, lr_t, eps_t):
     global _cupy_kernel
     if _cupy_kernel is None:
         import cupy
         _cupy_kernel = cupy.ElementwiseKernel(
             "T g, T b1, T b2, T lr_t, T eps_t", "T p, T m, T v",
-            """m = b1 * m + g;
-               v = b2 * v + g * g;
+            """m = b1 * m + (1 - b1) * g;
+               v = b2 * v + (1 - b2) * g * g;
                p -= lr_t * m / (sqrt(v) + eps_t);""",
             "tinyvae_adam")
     for name, p in params.items():
         dt = p.dtype.type
-        _cupy_kernel(grads[name], dt(b1), dt(b2), dt(lr_t), dt(eps_t), p, m_sum[name],
-                     v_sum[name])
+        _cupy_kernel(grads[name], dt(b1), dt(b2), dt(lr_t), dt(eps_t), p, m[name], v[name])

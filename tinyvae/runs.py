@@ -42,12 +42,12 @@ def read_json(path):
 
 
 def save_checkpoint(run_dir, model, opt, state):
-    """Write params, Adam's decayed sums and the JSON-able `state` (step, random states, config)."""
+    """Write params, Adam moments and the JSON-able `state` (step, random states, config)."""
     arrays = {}
     for name, p in model.params.items():
         arrays["param/" + name] = to_numpy(p)                       # (M, ...)
-        arrays["adam_msum/" + name] = to_numpy(opt.m_sum[name])      # (M, ...)
-        arrays["adam_vsum/" + name] = to_numpy(opt.v_sum[name])      # (M, ...)
+        arrays["adam_m/" + name] = to_numpy(opt.m[name])             # (M, ...)
+        arrays["adam_v/" + name] = to_numpy(opt.v[name])             # (M, ...)
     state = {**state, "adam_t": opt.t}
     arrays["state"] = numpy.array(json.dumps(state))
     _atomic_write(os.path.join(run_dir, CHECKPOINT), lambda f: numpy.savez(f, **arrays))
