@@ -72,7 +72,8 @@ def parse_args(argv):
     p.add_argument("--checkpoint-every", type=int, default=1000, help="steps between "
                    "checkpoints (and figures)")
     p.add_argument("--snapshot-every", type=int, default=0, help="steps between parameter "
-                   "snapshots for learning curves (evaluate.py --curves); 0: none")
+                   "snapshots (and at step 0 and the last step) for learning curves "
+                   "(evaluate.py --curves); 0: none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -319,6 +320,9 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
     old_handler = signal.signal(signal.SIGINT, on_sigint)
     bar = _progress(config["steps"], trainer.step, progress)
     last_good = trainer.step if resume_from[0] is not None else None
+    every = config["snapshot_every"]
+    if every and trainer.step == 0:
+        save_snapshot(out, trainer.model, 0)                  # the untrained start of each curve
     # Overflow is caught below as a non-finite loss, with the step and the term named.
     try:
         with numpy.errstate(over="ignore", invalid="ignore"):
@@ -328,10 +332,15 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
                     lv = to_numpy(trainer.model.encode(bad[1])[1])       # the failing step's logvar
                     kept = (f"the last good checkpoint (step {last_good}) is kept" if last_good
                             is not None else "no checkpoint had been written yet")
-                    raise TrainingError(f"non-finite {bad[0]} at step {trainer.step + 1} (logvar "
-                                        f"range [{lv.min():.3g}, {lv.max():.3g}]); training stopped, "
-                                        f"{kept} in {out}; try a smaller --lr")
+                    raise TrainingError(
+                        f"non-finite {bad[0]} at step {trainer.step + 1} (logvar range "
+                        f"[{lv.min():.3g}, {lv.max():.3g}]); training stopped, {kept} in {out}; "
+                        "try a smaller --lr")
                 bar.update(1)
+                # The snapshot goes before the checkpoint: a kill between the two then only
+                # repeats steps on --resume, which rewrites the same snapshot.
+                if every and (trainer.step % every == 0 or trainer.step == config["steps"]):
+                    save_snapshot(out, trainer.model, trainer.step)
                 if trainer.step % config["log_every"] == 0:
                     rows = trainer.log_rows()
                     write_log(log_path, rows)
@@ -339,8 +348,6 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
                 if trainer.step % config["checkpoint_every"] == 0:
                     _save(out, trainer)
                     last_good = trainer.step
-                if config["snapshot_every"] and trainer.step % config["snapshot_every"] == 0:
-                    save_snapshot(out, trainer.model, trainer.step)
             if trainer.count and trainer.step == config["steps"]:
                 write_log(log_path, trainer.log_rows())     # the last, shorter interval
             _save(out, trainer)
@@ -386,6 +393,11 @@ def main(argv=None):
     except (UsageError, BackendError, DataError, RunError, TrainingError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, TrainingError) else 2
+    except OSError as err:          # a full disk or a folder that cannot be written
+        print(f"train.py: error: cannot write the run ({err}); every file is written to a "
+              "temporary name first, so the last checkpoint is whole: make room or choose "
+              "another --out, then --resume", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

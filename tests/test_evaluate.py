@@ -17,7 +17,7 @@ from PIL import Image
 
 from tinyvae.data import TEST_SIZE, open_dataset, test_split
 from tinyvae.metrics import mutual_info_matrix
-from tinyvae.runs import load_run
+from tinyvae.runs import load_run, snapshot_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -182,7 +182,7 @@ def test_the_cupy_pass_matches_the_numpy_reference(runs, cupy):
 
 @pytest.fixture(scope="module")
 def curves(runs, evaluated):
-    """--curves over the grouped run (snapshots at steps 1 and 2) and the beta run (none)."""
+    """--curves over the grouped run (snapshots at steps 0, 1, 2) and the beta run (none)."""
     return evaluate_cli("--curves", runs / "grouped", runs / "beta", "--report",
                         runs / "curves", "--batch-size", 150)
 
@@ -192,17 +192,18 @@ def test_learning_curves_score_every_snapshot_like_the_final_checkpoint(runs, cu
     assert curves.stderr.strip() == (f"evaluate.py: skipping {runs / 'beta'}: no snapshots; "
                                      "train it with --snapshot-every N to get learning curves")
     curve = json.loads((runs / "grouped" / "curve.json").read_text())
-    assert [(r["step"], r["seed"]) for r in curve["models"]] == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    assert [(r["step"], r["seed"]) for r in curve["models"]] == [
+        (0, 0), (0, 1), (1, 0), (1, 1), (2, 0), (2, 1)]
     # the step-2 snapshot is the final checkpoint: the same scores as metrics.json
-    for r, final in zip(curve["models"][2:], metrics(runs / "grouped")["models"]):
+    for r, final in zip(curve["models"][4:], metrics(runs / "grouped")["models"]):
         for key in ("mig", "rec_loss_full", "mic_first3", "kl_per_dim"):
             assert r[key] == pytest.approx(final[key], rel=1e-6), key
-    assert curve["models"][0]["mi"] != curve["models"][2]["mi"]       # one step did move it
+    assert curve["models"][2]["mi"] != curve["models"][4]["mi"]       # one step did move it
     with open(runs / "curves" / "curves.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert [(r["configuration"], r["seed"], r["step"]) for r in rows] == [
-        ("grouped", "0", "1"), ("grouped", "0", "2"), ("grouped", "1", "1"), ("grouped", "1", "2")]
-    assert float(rows[1]["mig"]) == pytest.approx(curve["models"][2]["mig"])
+        ("grouped", s, t) for s in "01" for t in "012"]
+    assert float(rows[2]["mig"]) == pytest.approx(curve["models"][4]["mig"])
     assert (runs / "curves" / "curves.md").read_text() in curves.stdout
     with Image.open(runs / "curves" / "learning_curves.png") as image:
         assert image.format == "PNG" and min(image.size) > 200
@@ -214,6 +215,18 @@ def test_learning_curves_keep_what_was_scored_under_the_same_protocol(runs, curv
     again = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves2")
     assert again.returncode == 0, again.stderr
     assert "step 1:" not in again.stdout and path.read_text() == before   # nothing redone
+    # a rewritten snapshot (a resumed CuPy run, say) is scored again, and only it
+    snap = snapshot_path(runs / "grouped", 1)
+    os.utime(snap, ns=(os.stat(snap).st_atime_ns, os.stat(snap).st_mtime_ns + 10**9))
+    rewritten = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves2")
+    assert rewritten.returncode == 0, rewritten.stderr
+    assert "step 1:" in rewritten.stdout and "step 2:" not in rewritten.stdout
+    # a corrupt snapshot is skipped in one line; the others still count
+    (runs / "grouped" / "snapshots" / "step_0000003.npz").write_bytes(b"PK\x03\x04 cut short")
+    corrupt = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves2")
+    assert corrupt.returncode == 0 and "Traceback" not in corrupt.stderr
+    assert corrupt.stderr.startswith("evaluate.py: skipping snapshot ") and "step 1:" not in \
+        corrupt.stdout and len(json.loads(path.read_text())["models"]) == 6
     other = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves3",
                          "--bins", 10)
     assert other.returncode == 0, other.stderr

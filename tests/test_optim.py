@@ -37,7 +37,6 @@ def test_adam_matches_the_update_rule_over_several_steps(xp):
     assert opt.t == 5
 
 
-
 def test_adam_defaults_are_the_papers():
     opt = Adam({"w": numpy.zeros(3)})
     assert (opt.lr, opt.beta1, opt.beta2, opt.eps) == (1e-4, 0.9, 0.999, 1e-8)

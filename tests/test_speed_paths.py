@@ -2,6 +2,7 @@
 gradients, chunked Adam is bit-exact with whole-array Adam, float32 training follows float64
 to rounding, and the benchmark counts the step's flops right."""
 import numpy
+import pytest
 
 from tinyvae import Adam, GroupedVAE, optim
 from tinyvae.backend import to_numpy
@@ -54,6 +55,19 @@ def test_chunked_threaded_adam_is_bit_exact(monkeypatch):
             numpy.testing.assert_array_equal(m[k], results[0][1][k])
             numpy.testing.assert_array_equal(v[k], results[0][2][k])
     assert not numpy.array_equal(results[0][0]["W"], start["W"])     # the steps did move it
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_adam_workers_follow_the_callers_floating_point_settings(threads):
+    """numpy.errstate is per thread: train.py's "ignore overflow" must reach Adam's workers
+    (it catches a non-finite loss itself), and "raise" must too."""
+    params = {"w": numpy.ones(3 * optim.CHUNK, dtype=numpy.float32)}
+    huge = {"w": numpy.full(3 * optim.CHUNK, 1e30, dtype=numpy.float32)}    # g * g overflows
+    opt = Adam(params, threads=threads)
+    with numpy.errstate(over="ignore", invalid="ignore"):
+        opt.step(huge)                                  # no warning (pytest makes them errors)
+    with numpy.errstate(over="raise"), pytest.raises(FloatingPointError):
+        opt.step(huge)
 
 
 def test_float32_training_follows_float64_to_rounding():

@@ -83,10 +83,10 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert_same_params(params(tmp_path / "straight"), params(tmp_path / "split"))
     logs = [(tmp_path / d / "log.csv").read_text() for d in ("straight", "split")]
     assert logs[0] == logs[1]
-    # learning-curve snapshots too: step 3 from the first part, step 6 from the resumed one
+    # learning-curve snapshots too: 0 and 3 from the first part, 6 from the resumed one
     for d in ("straight", "split"):
-        assert snapshot_steps(tmp_path / d) == [3, 6]
-    for step in (3, 6):
+        assert snapshot_steps(tmp_path / d) == [0, 3, 6]
+    for step in (0, 3, 6):
         assert_same_params(snapshot(tmp_path / "straight", step), snapshot(tmp_path / "split", step))
     final = {k: v for k, v in params(tmp_path / "split").items() if k.startswith("param/")}
     assert_same_params(snapshot(tmp_path / "split", 6), final)
@@ -156,6 +156,14 @@ def test_bad_flags_give_one_clear_line(tmp_path, args, message):
     proc = run("--out", str(tmp_path / "r"), "--steps", "1", *args)
     assert proc.returncode == 2
     assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_run_directory_that_cannot_be_written_gives_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    proc = run("--out", str(tmp_path / "file" / "r"), "--steps", "1", *FAST)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("train.py: error: cannot write the run (")
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 

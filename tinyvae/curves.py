@@ -6,7 +6,7 @@ and the MIC (eq. 13) of posX and posY with the first three dimensions, the Figur
 one colour per configuration; thin lines are seeds, the thick line their mean, dashed lines
 the paper's Table 1 value. They show where a number of steps stops paying.
 
-Shapes: S snapshot steps, T trials (seeds) of one configuration, K factors.
+Shapes: S snapshot steps, K factors.
 """
 import csv
 import os
@@ -19,7 +19,8 @@ POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts
 
 
 def by_configuration(records):
-    """{label: {seed: [records by ascending step]}} in the paper's column order."""
+    """{label: {seed: [records by ascending step]}} in the paper's column order. Give each
+    (configuration, seed) once: two runs of it would join into one line."""
     out = {}
     for r in sorted(records, key=lambda r: (r["model"] != "grouped", float(r["beta"]),
                                             tuple(r["groups"]), r["seed"], r["step"])):
@@ -47,16 +48,19 @@ def curve_rows(records, factors):
 
 
 def figure(records, factors, path):
-    panels = (("test reconstruction loss (nats / image)", lambda r: r["rec_loss_full"], 1),
-              ("MIG (eq. 12)", lambda r: r["mig"], 0),
-              ("MIC of posX, posY with z1-z3 (mean)", lambda r: _position_mic(r, factors), None))
+    # (title, value of a record, the paper's Table 1 value of a configuration or None)
+    panels = (("test reconstruction loss (nats / image)", lambda r: r["rec_loss_full"],
+               lambda paper: paper[1]),
+              ("MIG (eq. 12)", lambda r: r["mig"], lambda paper: paper[0]),
+              ("MIC of posX, posY with z1-z3 (mean)", lambda r: _position_mic(r, factors),
+               lambda paper: None))
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
     for c, (label, seeds) in enumerate(by_configuration(records).items()):
         color = f"C{c}"
         trials = list(seeds.values())
         first = trials[0][0]
         paper = PAPER.get((first["model"], tuple(first["groups"]), float(first["beta"])))
-        for ax, (title, value, paper_index) in zip(axes, panels):
+        for ax, (title, value, paper_value) in zip(axes, panels):
             for t in trials:
                 ax.plot([r["step"] for r in t], [value(r) for r in t], color=color, lw=0.7,
                         alpha=0.5)
@@ -64,9 +68,10 @@ def figure(records, factors, path):
             steps = sorted({r["step"] for t in trials for r in t})               # (S,)
             mean = [numpy.mean([value(r) for t in trials for r in t if r["step"] == s])
                     for s in steps]                                              # (S,)
-            ax.plot(steps, mean, color=color, lw=2, label=f"{label} (n={len(trials)})")
-            if paper is not None and paper_index is not None:
-                ax.axhline(paper[paper_index], color=color, ls="--", lw=1)
+            ax.plot(steps, mean, color=color, lw=2, marker="o", ms=3,
+                    label=f"{label} (n={len(trials)})")
+            if paper is not None and paper_value(paper) is not None:
+                ax.axhline(paper_value(paper), color=color, ls="--", lw=1)
     for ax, (title, _, _) in zip(axes, panels):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("training step")
@@ -79,7 +84,7 @@ def figure(records, factors, path):
     save_figure(fig, path)
 
 
-def curves_markdown(records, protocol):
+def curves_markdown(records, factors, protocol):
     """Mean test reconstruction loss and MIG per configuration (columns) at each step (rows)."""
     configs = by_configuration(records)
     steps = sorted({r["step"] for r in records})
@@ -91,7 +96,7 @@ def curves_markdown(records, protocol):
             cells.append("—" if not at else
                          f"{numpy.mean([r['rec_loss_full'] for r in at]):.1f} / "
                          f"{numpy.mean([r['mig'] for r in at]):.3f} / "
-                         f"{numpy.mean([_position_mic(r, protocol['factors']) for r in at]):.2f}")
+                         f"{numpy.mean([_position_mic(r, factors) for r in at]):.2f}")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     lines += ["", "Learning curves: test reconstruction loss (nats per image) / MIG / MIC of "
               f"posX and posY with z1-z3, means over seeds ({protocol['bins']} bins, "
@@ -103,7 +108,7 @@ def write_curves(records, protocol, out_dir):
     """Write curves.md, curves.csv and learning_curves.png to out_dir; return the Markdown."""
     os.makedirs(out_dir, exist_ok=True)
     factors = list(protocol["factors"])
-    markdown = curves_markdown(records, protocol)
+    markdown = curves_markdown(records, factors, protocol)
     with open(os.path.join(out_dir, "curves.md"), "w") as f:
         f.write(markdown)
     rows = curve_rows(records, factors)

@@ -13,7 +13,7 @@ import numpy
 
 from .backend import BackendError, get_xp, to_numpy
 # also what callers import from tinyvae.data: render, index_to_classes, N_IMAGES, ...
-from .render import (FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, N_IMAGES, PIXELS, _check_indices,
+from .render import (FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, N_IMAGES, PIXELS, check_indices,
                      classes_to_index, index_to_classes, render)
 
 TEST_SIZE = 10000
@@ -47,7 +47,7 @@ class Dataset:
 
     def images(self, indices, xp=numpy, dtype=numpy.uint8):
         """Flattened images on xp, values 0/1 in dtype, of shape indices.shape + (P,)."""
-        indices = _check_indices(indices, self.n_images)                      # (...)
+        indices = check_indices(indices, self.n_images)                      # (...)
         flat = indices.reshape(-1)                                             # (N,)
         if self._imgs is None:
             x = render(index_to_classes(flat), xp)                             # (N, 64, 64)

@@ -10,6 +10,8 @@ which is the same number written with fewer passes over memory. 14 million param
 Adam a large share of a CPU step: on NumPy it walks the arrays in cache-sized chunks (so the
 temporaries stay in cache), split across threads (NumPy releases the GIL inside each pass);
 on CuPy it is one fused elementwise kernel.
+
+Shapes: n elements of one chunk of a flattened parameter.
 """
 import math
 import os
@@ -48,9 +50,9 @@ class Adam:
 
     def step(self, grads):
         self.t += 1
-        c2 = math.sqrt(1.0 - self.beta2 ** self.t)
-        lr_t = self.lr * c2 / (1.0 - self.beta1 ** self.t)
-        eps_t = self.eps * c2
+        root2 = math.sqrt(1.0 - self.beta2 ** self.t)
+        lr_t = self.lr * root2 / (1.0 - self.beta1 ** self.t)
+        eps_t = self.eps * root2
         self._update(self.params, grads, self.m, self.v, self.beta1, self.beta2, lr_t, eps_t)
 
     def state(self):
@@ -67,13 +69,16 @@ class Adam:
     def _update_numpy(self, params, grads, m, v, b1, b2, lr_t, eps_t):
         dt = self._tmp[0].dtype.type
         scalars = [dt(c) for c in (b1, 1.0 - b1, b2, 1.0 - b2, lr_t, eps_t)]
-        jobs = [(share, tmp, params, grads, m, v, *scalars)
+        # numpy.errstate is per thread: the workers take the caller's (train.py's) settings.
+        jobs = [(numpy.geterr(), share, tmp, params, grads, m, v, *scalars)
                 for share, tmp in zip(self._shares, self._tmp)]
         if self._pool is None:
             _update_chunks(*jobs[0])
         else:
-            for done in [self._pool.submit(_update_chunks, *job) for job in jobs]:
-                done.result()                        # re-raises a thread's error here
+            futures = [self._pool.submit(_update_chunks, *job) for job in jobs]
+            for error in [f.exception() for f in futures]:    # waits for every worker
+                if error is not None:
+                    raise error
 
 
 def _usable_cpus():
@@ -95,17 +100,22 @@ def _split_chunks(params, threads):
     return [chunks[k * n // threads:(k + 1) * n // threads] for k in range(threads)]
 
 
-def _update_chunks(share, tmp, params, grads, ms, vs, b1, c1, b2, c2, lr_t, eps_t):
+def _update_chunks(err, share, tmp, params, grads, ms, vs, b1, w1, b2, w2, lr_t, eps_t):
+    with numpy.errstate(**err):
+        _update_share(share, tmp, params, grads, ms, vs, b1, w1, b2, w2, lr_t, eps_t)
+
+
+def _update_share(share, tmp, params, grads, ms, vs, b1, w1, b2, w2, lr_t, eps_t):
     for name, s, e in share:
         p, g, m, v = (x.reshape(-1)[s:e] for x in (params[name], grads[name], ms[name],
                                                   vs[name]))                        # (n,)
         a, b = tmp[0, :e - s], tmp[1, :e - s]                                       # (n,)
         m *= b1                                      # m <- b1 m + (1 - b1) g
-        numpy.multiply(g, c1, out=a)
+        numpy.multiply(g, w1, out=a)
         m += a
         v *= b2                                      # v <- b2 v + (1 - b2) g^2
         numpy.multiply(g, g, out=a)
-        a *= c2
+        a *= w2
         v += a
         numpy.sqrt(v, out=b)                         # p <- p - lr_t m / (sqrt(v) + eps_t)
         b += eps_t

@@ -36,7 +36,7 @@ def classes_to_index(classes, sizes=FACTOR_SIZES):
 
 def index_to_classes(indices, sizes=FACTOR_SIZES):
     """Factor classes (..., K) of row-major image indices (...)."""
-    indices = _check_indices(indices, int(numpy.prod(sizes)))              # (...)
+    indices = check_indices(indices, int(numpy.prod(sizes)))              # (...)
     return numpy.stack(numpy.unravel_index(indices, sizes), axis=-1)       # (..., K)
 
 
@@ -52,7 +52,7 @@ def _check_classes(classes, sizes):
     return classes.astype(numpy.int64, copy=False)
 
 
-def _check_indices(indices, n):
+def check_indices(indices, n):
     indices = numpy.asarray(to_numpy(indices))
     if indices.dtype.kind not in "iu":
         raise ValueError(f"image indices must be integers, got {indices.dtype}")

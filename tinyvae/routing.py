@@ -33,7 +33,8 @@ def routing_report(model, x, eps):
         for g in model.group_slices:
             values += [_norm(dmu[..., g]), _norm(dlogvar[..., g])]
         for layer in layers:
-            values.append(float(numpy.hypot(_norm(grads[layer + ".W"]), _norm(grads[layer + ".b"]))))
+            W, b = grads[layer + ".W"], grads[layer + ".b"]
+            values.append(float(numpy.hypot(_norm(W), _norm(b))))
         # What the routing drops: decoding t's gradient on the earlier groups' columns.
         earlier = model.group_slices[t].start if t < G else 0
         values.append(_norm(dzin[:, t, :, :earlier]) if t < G else 0.0)
