@@ -22,7 +22,8 @@ import numpy
 from .backend import array_module
 
 # Elements per NumPy chunk. Fewer, longer passes pay Python's per-call cost less often: a
-# Grouped-VAE Adam step on 2 cores took 64 / 41 / 32 / 31 ms with chunks of 2^14 / 15 / 16 / 17.
+# Grouped-VAE Adam step on 2 threads took 65 / 50 / 40 / 41 ms (medians) with chunks of
+# 2^14 / 15 / 16 / 17 on the 2-core development machine; one thread, 54 ms.
 CHUNK = 1 << 16
 
 
