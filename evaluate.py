@@ -167,8 +167,8 @@ def curve_run(run_dir, xp, a, datasets):
             arrays, _ = load_checkpoint(run_dir, params_only=True, path=where)
             load_params(model, arrays, where)
         except (RunError, OSError) as err:
-            print(f"evaluate.py: skipping snapshot {where}: unreadable ({err}); the other "
-                  "steps are still scored", file=sys.stderr)
+            print(f"evaluate.py: skipping snapshot {err}; the other steps are still scored",
+                  file=sys.stderr)
             continue
         models = [{**_plain(r), "snapshot": identity}
                   for r in score_models(model, config, step, test, a)]

@@ -227,6 +227,7 @@ def test_learning_curves_keep_what_was_scored_under_the_same_protocol(runs, curv
     assert corrupt.returncode == 0 and "Traceback" not in corrupt.stderr
     assert corrupt.stderr.startswith("evaluate.py: skipping snapshot ") and "step 1:" not in \
         corrupt.stdout and len(json.loads(path.read_text())["models"]) == 6
+    assert "step_0000003.npz: corrupt" in corrupt.stderr and "--overwrite" not in corrupt.stderr
     other = evaluate_cli("--curves", runs / "grouped", "--report", runs / "curves3",
                          "--bins", 10)
     assert other.returncode == 0, other.stderr

@@ -77,6 +77,9 @@ def load_checkpoint(run_dir, params_only=False, path=None):
     """The checkpoint's arrays (dict) and state (dict); RunError when missing or corrupt.
     With `params_only`, Adam's state (two thirds of the file) is not read. `path`
     reads another file of the same format (a snapshot) instead of the checkpoint."""
+    # a lost snapshot costs one point of a curve; a lost checkpoint, the run
+    fix = ("delete it" if path else
+           "restore it from a backup or start again with --overwrite")
     path = path or os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
         raise RunError(f"{path}: no checkpoint here; train first, or check the directory")
@@ -87,7 +90,7 @@ def load_checkpoint(run_dir, params_only=False, path=None):
         state = json.loads(str(arrays.pop("state")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise RunError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err}); "
-                       "restore it from a backup or start again with --overwrite") from None
+                       f"{fix}") from None
     return arrays, state
 
 
