@@ -22,7 +22,7 @@ import numpy
 from .backend import BackendError, device_name, get_xp, to_numpy
 from .data import BatchSampler, open_dataset, test_split
 from .losses import bernoulli_nll_forward
-from .optim import Adam
+from .optim import Adam, usable_cpus
 from .vae import GroupedVAE
 
 CONFIGS = (("β-VAE", (6,)), ("Grouped-VAE", (3, 3)))
@@ -168,10 +168,6 @@ def bench_memory(M, gpu, steps=20):
     return int(peak[0]) / 1024, f"train.py --steps {steps} --seeds {M}"
 
 
-def _cpus():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
 def _blas():
     """The BLAS NumPy calls and its thread count (threadpoolctl comes with scikit-learn)."""
     try:
@@ -202,7 +198,7 @@ def main(argv=None):
         p.exit(2, f"error: {err}\n")
     sync = (lambda: None) if xp is numpy else xp.cuda.Device().synchronize
     load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
-    print(f"tinyvae.bench on {device_name(xp)}: {_cpus()} CPUs{load}, {_blas()}; numpy "
+    print(f"tinyvae.bench on {device_name(xp)}: {usable_cpus()} CPUs{load}, {_blas()}; numpy "
           f"{numpy.__version__}{', cupy ' + xp.__version__ if a.gpu else ''}; "
           f"M = {a.models}, B = {BATCH}, float32, median of {a.steps} steps")
     # First, while this process is small: a child's peak RSS starts at its parent's.

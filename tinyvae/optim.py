@@ -42,7 +42,7 @@ class Adam:
         first = next(iter(params.values()))
         if array_module(first) is numpy:
             self._update = self._update_numpy
-            self.threads = threads or min(_usable_cpus(), 8)
+            self.threads = threads or min(usable_cpus(), 8)
             self._shares = _split_chunks(params, self.threads)
             self._tmp = [numpy.empty((2, CHUNK), dtype=first.dtype) for _ in range(self.threads)]
             self._pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
@@ -70,8 +70,11 @@ class Adam:
     def _update_numpy(self, params, grads, m, v, b1, b2, lr_t, eps_t):
         dt = self._tmp[0].dtype.type
         scalars = [dt(c) for c in (b1, 1.0 - b1, b2, 1.0 - b2, lr_t, eps_t)]
+        # Flat views, made once per step and shared by every chunk of every thread.
+        flat = {name: tuple(a[name].reshape(-1) for a in (params, grads, m, v))
+                for name in params}                                   # (p, g, m, v) each (size,)
         # numpy.errstate is per thread: the workers take the caller's (train.py's) settings.
-        jobs = [(numpy.geterr(), share, tmp, params, grads, m, v, *scalars)
+        jobs = [(numpy.geterr(), share, tmp, flat, *scalars)
                 for share, tmp in zip(self._shares, self._tmp)]
         if self._pool is None:
             _update_chunks(*jobs[0])
@@ -82,7 +85,8 @@ class Adam:
                     raise error
 
 
-def _usable_cpus():
+def usable_cpus():
+    """The CPUs this process may run on."""
     if hasattr(os, "sched_getaffinity"):         # Linux: honours taskset and cgroups
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
@@ -101,15 +105,14 @@ def _split_chunks(params, threads):
     return [chunks[k * n // threads:(k + 1) * n // threads] for k in range(threads)]
 
 
-def _update_chunks(err, share, tmp, params, grads, ms, vs, b1, w1, b2, w2, lr_t, eps_t):
+def _update_chunks(err, share, tmp, flat, b1, w1, b2, w2, lr_t, eps_t):
     with numpy.errstate(**err):
-        _update_share(share, tmp, params, grads, ms, vs, b1, w1, b2, w2, lr_t, eps_t)
+        _update_share(share, tmp, flat, b1, w1, b2, w2, lr_t, eps_t)
 
 
-def _update_share(share, tmp, params, grads, ms, vs, b1, w1, b2, w2, lr_t, eps_t):
+def _update_share(share, tmp, flat, b1, w1, b2, w2, lr_t, eps_t):
     for name, s, e in share:
-        p, g, m, v = (x.reshape(-1)[s:e] for x in (params[name], grads[name], ms[name],
-                                                  vs[name]))                        # (n,)
+        p, g, m, v = (x[s:e] for x in flat[name])                                   # (n,)
         a, b = tmp[0, :e - s], tmp[1, :e - s]                                       # (n,)
         m *= b1                                      # m <- b1 m + (1 - b1) g
         numpy.multiply(g, w1, out=a)

@@ -43,9 +43,8 @@ def read_json(path):
 
 def save_checkpoint(run_dir, model, opt, state):
     """Write params, Adam moments and the JSON-able `state` (step, random states, config)."""
-    arrays = {}
-    for name, p in model.params.items():
-        arrays["param/" + name] = to_numpy(p)                       # (M, ...)
+    arrays = _param_arrays(model)
+    for name in model.params:
         arrays["adam_m/" + name] = to_numpy(opt.m[name])             # (M, ...)
         arrays["adam_v/" + name] = to_numpy(opt.v[name])             # (M, ...)
     state = {**state, "adam_t": opt.t}
@@ -56,9 +55,14 @@ def save_checkpoint(run_dir, model, opt, state):
 def save_snapshot(run_dir, model, step):
     """Parameters alone at `step`, in the checkpoint's format, under snapshots/."""
     os.makedirs(os.path.join(run_dir, SNAPSHOTS), exist_ok=True)
-    arrays = {"param/" + name: to_numpy(p) for name, p in model.params.items()}  # (M, ...)
+    arrays = _param_arrays(model)
     arrays["state"] = numpy.array(json.dumps({"step": step}))
     _atomic_write(snapshot_path(run_dir, step), lambda f: numpy.savez(f, **arrays))
+
+
+def _param_arrays(model):
+    """The parameters on the host, named as checkpoints and snapshots store them."""
+    return {"param/" + name: to_numpy(p) for name, p in model.params.items()}  # (M, ...)
 
 
 def snapshot_path(run_dir, step):
