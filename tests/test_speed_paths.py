@@ -57,6 +57,28 @@ def test_chunked_threaded_adam_is_bit_exact(monkeypatch):
     assert not numpy.array_equal(results[0][0]["W"], start["W"])     # the steps did move it
 
 
+def test_adam_sees_new_contents_of_reused_buffers_and_new_arrays(monkeypatch):
+    """Adam keeps its chunk views while the same arrays come back: a reused gradient buffer
+    refilled each step (the model's way), then a parameter array swapped for another, give
+    the bits of an Adam handed fresh arrays every step."""
+    monkeypatch.setattr(optim, "CHUNK", 1000)
+    rng = numpy.random.default_rng(3)
+    start = {"W": rng.standard_normal((1, 60, 50)).astype(numpy.float32)}
+    steps = [{"W": (rng.standard_normal((1, 60, 50)) * 1e-3).astype(numpy.float32)}
+             for _ in range(4)]
+    fresh, reused = {"W": start["W"].copy()}, {"W": start["W"].copy()}
+    opt_fresh, opt_reused = Adam(fresh, lr=1e-2, threads=2), Adam(reused, lr=1e-2, threads=2)
+    buffer = {"W": numpy.empty_like(start["W"])}
+    for k, g in enumerate(steps):
+        if k == 2:                                    # the caller replaces the parameter
+            fresh["W"], reused["W"] = fresh["W"].copy(), reused["W"].copy()
+        opt_fresh.step({"W": g["W"].copy()})
+        buffer["W"][...] = g["W"]
+        opt_reused.step(buffer)
+        numpy.testing.assert_array_equal(reused["W"], fresh["W"], err_msg=f"step {k}")
+    assert not numpy.array_equal(reused["W"], start["W"])
+
+
 @pytest.mark.parametrize("threads", [1, 2])
 def test_adam_workers_follow_the_callers_floating_point_settings(threads):
     """numpy.errstate is per thread: train.py's "ignore overflow" must reach Adam's workers
