@@ -26,7 +26,7 @@ from tinyvae.losses import bernoulli_nll_forward, kl_normal_forward
 from tinyvae.metrics import (MetricsInputError, factor_entropy, mic_from_mi, mig_from_mi,
                              mutual_info_matrix)
 from tinyvae.report import write_report
-from tinyvae.runs import (CONFIG, RunError, build_model, load_checkpoint, load_params, load_run,
+from tinyvae.runs import (CONFIG, RunError, build_model, load_run, load_weights,
                           read_json, snapshot_path, snapshot_steps, write_json)
 
 METRICS, CURVE = "metrics.json", "curve.json"
@@ -164,8 +164,7 @@ def curve_run(run_dir, xp, a, datasets):
         where = snapshot_path(run_dir, step)
         try:
             identity = _file_id(run_dir, step)
-            arrays, _ = load_checkpoint(run_dir, params_only=True, path=where)
-            load_params(model, arrays, where)
+            load_weights(model, run_dir, path=where)
         except (RunError, OSError) as err:
             print(f"evaluate.py: skipping snapshot {err}; the other steps are still scored",
                   file=sys.stderr)

@@ -13,7 +13,7 @@ import os
 
 import numpy
 
-from .report import PAPER, config_label, plt, save_figure
+from .report import PAPER, config_key, config_label, plt, save_figure
 
 POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts first
 
@@ -22,9 +22,8 @@ def by_configuration(records):
     """{label: {seed: [records by ascending step]}} in the paper's column order. Give each
     (configuration, seed) once: two runs of it would join into one line."""
     out = {}
-    for r in sorted(records, key=lambda r: (r["model"] != "grouped", float(r["beta"]),
-                                            tuple(r["groups"]), r["seed"], r["step"])):
-        label = config_label(r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]))
+    for r in sorted(records, key=lambda r: config_key(r) + (r["seed"], r["step"])):
+        label = config_label(*config_key(r))
         out.setdefault(label, {}).setdefault(r["seed"], []).append(r)
     return out
 

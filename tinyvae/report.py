@@ -25,7 +25,7 @@ def configurations(records):
     """[(label, trials)] in the paper's column order; trials are the records of one config."""
     by_key = {}
     for r in records:
-        key = (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]), r["step"])
+        key = config_key(r) + (r["step"],)
         by_key.setdefault(key, []).append(r)
     keys = sorted(by_key)
     labels = [config_label(*key[:3]) for key in keys]
@@ -33,6 +33,12 @@ def configurations(records):
     labels = [f"{label} ({key[3]} steps)" if labels.count(label) > 1 else label
               for label, key in zip(labels, keys)]
     return [(label, by_key[key]) for label, key in zip(labels, keys)]
+
+
+def config_key(r):
+    """(is β-VAE, β, groups) of a run's record: what makes two runs one configuration. Sorted,
+    the keys give the paper's column order (Grouped-VAE first, then β-VAE by β)."""
+    return (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]))
 
 
 def config_label(beta_vae, beta, groups):

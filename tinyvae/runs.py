@@ -119,10 +119,16 @@ def load_params(model, arrays, where):
 def load_run(run_dir, xp=numpy):
     """(config, model with trained weights, state) of a finished or interrupted run."""
     config = read_json(os.path.join(run_dir, CONFIG))
-    arrays, state = load_checkpoint(run_dir, params_only=True)
     model = build_model(config, xp)
-    load_params(model, arrays, os.path.join(run_dir, CHECKPOINT))
-    return config, model, state
+    return config, model, load_weights(model, run_dir)
+
+
+def load_weights(model, run_dir, path=None):
+    """Copy the weights of the run's checkpoint, or of the snapshot at `path`, into `model`;
+    returns the file's state (step and the like)."""
+    arrays, state = load_checkpoint(run_dir, params_only=True, path=path)
+    load_params(model, arrays, path or os.path.join(run_dir, CHECKPOINT))
+    return state
 
 
 def _atomic_write(path, write):
