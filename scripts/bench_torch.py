@@ -15,8 +15,9 @@ L_rec,i as constants, which is what tinyvae's backward does by keeping group i's
 Default: for β-VAE (groups 6) and Grouped-VAE (groups 3,3), batch 64, float32, the median ms
 of a training step (forward, backward, Adam lr 1e-4) over --steps rounds after 3 warm-up
 steps, for torch's default Adam, then its foreach=True and fused=True Adam (whichever is not
-the default; fused is one compiled kernel over each parameter), and tinyvae's own step, all in this process; then tinyvae's floor (the step's
-matmuls alone, `tinyvae.bench.make_floor`) and each step's floor ratio. Each round runs every
+the default; fused is one compiled kernel over each parameter), and tinyvae's own step, all
+in this process; then tinyvae's floor (the step's matmuls alone, `tinyvae.bench.make_floor`)
+and each step's floor ratio. Each round runs every
 step and the floor one after another, so all of them see the same machine load.
 
 --check: in float64, one batch, groups (3,3), (2,2,2) and (6,): every gradient of tinyvae's
@@ -74,7 +75,8 @@ class TorchVAE:
     def _mlp(self, part, h, n, act):
         """x @ W + b per layer, `act` between layers, none after the last (as tinyvae)."""
         for k in range(n):
-            h = torch.addmm(self.params[f"{part}.{k}.b"], h, self.params[f"{part}.{k}.W"])
+            W, b = self.params[f"{part}.{k}.W"], self.params[f"{part}.{k}.b"]     # (I, O), (O,)
+            h = torch.addmm(b, h, W)                                              # (N, O)
             if k < n - 1:
                 h = act(h)
         return h
@@ -97,13 +99,14 @@ class TorchVAE:
         h = self._mlp("encoder", x, self.n_encoder, torch.relu)                  # (B, 2Z)
         mu, logvar = h[:, :Z], h[:, Z:]                                           # (B, Z) x2
         z = mu + torch.exp(0.5 * logvar) * eps                                    # (B, Z)
-        logits = self._mlp("decoder", self.prefix_inputs(z), self.n_decoder, torch.tanh)
+        logits = self._mlp("decoder", self.prefix_inputs(z), self.n_decoder,
+                           torch.tanh)                                            # (G B, P)
         logits = logits.reshape(G, B, -1)                                         # (G, B, P)
         # Bernoulli NLL from logits, summed over pixels: the one fused torch kernel.
         nll = F.binary_cross_entropy_with_logits(
             logits, x.expand_as(logits), reduction="none").sum(dim=2)             # (G, B)
         rec = nll.mean(dim=1)                                                     # (G,)  eq. 9
-        kl = (0.5 * (mu * mu + torch.exp(logvar) - 1 - logvar)).sum(dim=1).mean()  # eq. 5
+        kl = (0.5 * (mu * mu + torch.exp(logvar) - 1 - logvar)).sum(dim=1).mean()  # () eq. 5
         return rec.sum() + self.beta * kl, rec, kl                                # eq. 10-11
 
 
@@ -175,7 +178,7 @@ def run_check():
 def torch_step(tv, opt, xt, et, marks):
     """One torch training step; appends the time after forward, backward and Adam."""
     opt.zero_grad()                                        # set_to_none: nothing to zero
-    total = tv.loss(xt, et)[0]
+    total = tv.loss(xt, et)[0]                             # ()
     marks.append(time.perf_counter())
     total.backward()
     marks.append(time.perf_counter())

@@ -66,17 +66,40 @@ def test_adam_sees_new_contents_of_reused_buffers_and_new_arrays(monkeypatch):
     start = {"W": rng.standard_normal((1, 60, 50)).astype(numpy.float32)}
     steps = [{"W": (rng.standard_normal((1, 60, 50)) * 1e-3).astype(numpy.float32)}
              for _ in range(4)]
-    fresh, reused = {"W": start["W"].copy()}, {"W": start["W"].copy()}
-    opt_fresh, opt_reused = Adam(fresh, lr=1e-2, threads=2), Adam(reused, lr=1e-2, threads=2)
-    buffer = {"W": numpy.empty_like(start["W"])}
-    for k, g in enumerate(steps):
-        if k == 2:                                    # the caller replaces the parameter
-            fresh["W"], reused["W"] = fresh["W"].copy(), reused["W"].copy()
-        opt_fresh.step({"W": g["W"].copy()})
-        buffer["W"][...] = g["W"]
-        opt_reused.step(buffer)
-        numpy.testing.assert_array_equal(reused["W"], fresh["W"], err_msg=f"step {k}")
-    assert not numpy.array_equal(reused["W"], start["W"])
+    # a C-order buffer like the model's, and a Fortran-order one (whose flat view is a copy)
+    for order in "CF":
+        fresh, reused = {"W": start["W"].copy()}, {"W": start["W"].copy()}
+        opt_fresh = Adam(fresh, lr=1e-2, threads=2)
+        opt_reused = Adam(reused, lr=1e-2, threads=2)
+        buffer = {"W": numpy.empty_like(start["W"], order=order)}
+        for k, g in enumerate(steps):
+            if k == 2:                                # the caller replaces the parameter
+                fresh["W"], reused["W"] = fresh["W"].copy(), reused["W"].copy()
+            opt_fresh.step({"W": g["W"].copy()})
+            buffer["W"][...] = g["W"]
+            opt_reused.step(buffer)
+            numpy.testing.assert_array_equal(reused["W"], fresh["W"], err_msg=f"{order} {k}")
+        assert not numpy.array_equal(reused["W"], start["W"])
+
+
+def test_adam_refuses_gradients_that_do_not_fit_in_one_line():
+    """A missing or misshapen gradient, or a parameter replaced by one of another shape, is
+    one ValueError naming the parameter, raised before anything moves."""
+    params = {"W": numpy.ones((1, 4, 5), numpy.float32), "b": numpy.ones((1, 5), numpy.float32)}
+    opt = Adam(params, threads=2)
+    good = {k: numpy.full_like(p, 0.1) for k, p in params.items()}
+    bad = [({"W": good["W"]}, "no gradient for parameter b"),
+           ({**good, "W": numpy.ones((1, 5, 4), numpy.float32)}, "gradient of W has shape")]
+    for grads, message in bad:
+        with pytest.raises(ValueError, match=message):
+            opt.step(grads)
+    params["W"] = numpy.ones((1, 8, 5), numpy.float32)
+    with pytest.raises(ValueError, match=r"made for \(1, 4, 5\)"):
+        opt.step({**good, "W": numpy.ones((1, 8, 5), numpy.float32)})
+    params["W"] = numpy.ones((1, 5, 4), numpy.float32).transpose(0, 2, 1)    # not C-contiguous
+    with pytest.raises(ValueError, match="must be C-contiguous"):
+        opt.step(good)
+    assert opt.t == 0 and (params["b"] == 1).all()
 
 
 @pytest.mark.parametrize("threads", [1, 2])

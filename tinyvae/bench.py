@@ -5,8 +5,9 @@ float32: milliseconds per training step (median over steps after warm-up) and it
 data, forward, backward and Adam; the step's matmul flops; the *floor*, the time of those very
 matmuls alone (same shapes and layouts, same process, each floor timed right after a step so
 that both see the same machine load); the matmul rate the floor implies; and the floor ratio,
-step time over floor. Then the data rate, the time to evaluate 10,000 test images, and peak
-memory.
+step time over floor. Then the data rate; on NumPy, Adam alone on one thread and on its
+default threads, and its arithmetic alone (its passes over data already in cache); the time
+to evaluate 10,000 test images; and peak memory.
 
 Shapes: M models, B batch, P pixels, Z latent, G groups, N rows, K inner size, O outputs.
 """
@@ -22,7 +23,7 @@ import numpy
 from .backend import BackendError, device_name, get_xp, to_numpy
 from .data import BatchSampler, open_dataset, test_split
 from .losses import bernoulli_nll_forward
-from .optim import Adam, usable_cpus
+from .optim import Adam, _update_chunks, usable_cpus
 from .vae import GroupedVAE
 
 CONFIGS = (("β-VAE", (6,)), ("Grouped-VAE", (3, 3)))
@@ -134,6 +135,35 @@ def bench_data(dataset, xp, M, sync, repeats=50):
     return 1e3 * numpy.median(times[3:])
 
 
+def bench_adam(model, repeats=10):
+    """Adam alone on NumPy, median ms per update of the model's parameters: on one thread, on
+    Adam's default threads, and one thread's 12 passes over data already in cache (every
+    chunk's views pointing at the first chunk, scaled to the parameters' size): the
+    arithmetic without the memory traffic, and what the threads add to it."""
+    params = {name: p.copy() for name, p in model.params.items()}    # the model stays as is
+    grads = {name: numpy.full_like(p, 1e-3) for name, p in params.items()}
+
+    def median_ms(update):
+        update()
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            update()
+            times.append(time.perf_counter() - start)
+        return 1e3 * numpy.median(times)
+
+    result = {}
+    for threads in (1, None):
+        opt = Adam(params, threads=threads)
+        result[opt.threads] = median_ms(lambda: opt.step(grads))
+    views = opt._views[0]                     # opt: the last one made; its first thread's share
+    hot = [views[0]] * len(views)             # (p, g, m, v, a, b) of one chunk, again and again
+    size = sum(p.size for p in params.values()) / (len(hot) * views[0][0].size)
+    scalars = [numpy.float32(c) for c in (0.9, 0.1, 0.999, 0.001, 1e-4, 1e-8)]
+    result["in cache"] = median_ms(lambda: _update_chunks(numpy.geterr(), hot, *scalars)) * size
+    return result
+
+
 def bench_eval(model, dataset, n=10000, batch=1000):
     """Seconds to render, encode, decode (the full code) and score n test images, the work
     evaluate.py does before its mutual information (which runs on the host, not timed)."""
@@ -218,6 +248,11 @@ def main(argv=None):
     print(f"data: a training batch (indices, images, noise) in {r['data']:.2f} ms, "
           f"{100 * r['data'] / r['step']:.1f}% of a Grouped-VAE step; rendering alone "
           f"{a.models * BATCH / t * 1e3:,.0f} images/s")
+    if xp is numpy:
+        r = bench_adam(model)
+        on = [f"{ms:.1f} ms on {k} thread{'s' * (k > 1)}" for k, ms in r.items() if k != "in cache"]
+        print(f"Adam alone: {', '.join(on)}; its 12 passes over data already in cache, on 1 "
+              f"thread: {r['in cache']:.1f} ms")
     print(f"evaluation: 10,000 test images x {a.models} model(s) rendered, encoded, decoded and "
           f"scored in {bench_eval(model, dataset):.2f} s")
     mb, what = memory

@@ -23,8 +23,9 @@ from .backend import array_module
 
 # Elements per NumPy chunk: small enough that a chunk's six slices stay in cache across its
 # 12 passes, large enough that the threads seldom meet at the GIL, which each must take back
-# after every pass: a Grouped-VAE Adam step on 2 threads took 31 / 25 / 21 / 24 ms (medians of 37
-# steps) with chunks of 2^15 / 16 / 17 / 18 on the 2-core development machine.
+# after every pass: Adam alone over the Grouped-VAE's parameters, on 2 threads, took 31 / 25 /
+# 21 / 24 ms (medians of 37 steps) with chunks of 2^15 / 16 / 17 / 18 on the 2-core
+# development machine.
 CHUNK = 1 << 17
 
 
@@ -39,6 +40,7 @@ class Adam:
         self.t = 0
         self.m = {name: array_module(p).zeros_like(p) for name, p in params.items()}
         self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
+        _check(params, self.m)
         # The one backend choice in this module, made once.
         first = next(iter(params.values()))
         if array_module(first) is numpy:
@@ -52,6 +54,7 @@ class Adam:
             self._update = _update_cupy
 
     def step(self, grads):
+        _check(self.params, self.m, grads)
         self.t += 1
         root2 = math.sqrt(1.0 - self.beta2 ** self.t)
         lr_t = self.lr * root2 / (1.0 - self.beta1 ** self.t)
@@ -75,7 +78,9 @@ class Adam:
         # The chunks' views are made once and kept while the same arrays come back: the
         # model hands Adam the same gradient buffers every step. Slicing ~220 chunks x 6
         # arrays anew each step held the GIL between the threads' passes long enough to make
-        # them queue for it (Adam 26 -> 21 ms on 2 cores, together with the larger chunks).
+        # them queue for it (Adam alone 26 -> 21 ms on 2 cores, with the larger chunks).
+        # A gradient that is not C-contiguous is copied (a new array: new views) every step.
+        grads = {name: numpy.ascontiguousarray(grads[name]) for name in params}
         arrays = [a[name] for name in params for a in (params, grads)]
         if self._views_of is None or any(a is not b for a, b in zip(arrays, self._views_of)):
             self._views = [_chunk_views(share, tmp, params, grads, m, v)
@@ -99,14 +104,34 @@ def usable_cpus():
     return os.cpu_count() or 1
 
 
+def _check(params, m, grads=None):
+    """One clear line when a parameter is not C-contiguous (it is updated through a flat
+    view) or no longer has the shape of its moments (made with Adam), or when a gradient is
+    missing or misshapen."""
+    for name, p in params.items():
+        if not p.flags.c_contiguous:
+            raise ValueError(f"Adam: parameter {name} must be C-contiguous: it is updated "
+                             "through a flat view; pass numpy.ascontiguousarray of it")
+        if p.shape != m[name].shape:
+            raise ValueError(f"Adam: parameter {name} now has shape {p.shape}, but Adam was "
+                             f"made for {m[name].shape}; make a new Adam after replacing a "
+                             "parameter by one of another shape")
+        if grads is None:
+            continue
+        if name not in grads:
+            raise ValueError(f"Adam: no gradient for parameter {name}; pass one per parameter, "
+                             "as the model's grads dict has")
+        if grads[name].shape != p.shape:
+            raise ValueError(f"Adam: the gradient of {name} has shape {grads[name].shape}, "
+                             f"the parameter {p.shape}; give gradients shaped like the "
+                             "parameters")
+
+
 def _split_chunks(params, threads):
     """The chunks (name, start, stop) of all parameters, cut into `threads` contiguous shares
     of nearly equal size."""
     chunks = []
     for name, p in params.items():
-        if not p.flags.c_contiguous:
-            raise ValueError(f"Adam: parameter {name} must be C-contiguous: it is updated "
-                             "through a flat view")
         chunks += [(name, s, min(s + CHUNK, p.size)) for s in range(0, p.size, CHUNK)]
     n = len(chunks)
     return [chunks[k * n // threads:(k + 1) * n // threads] for k in range(threads)]
