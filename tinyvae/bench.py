@@ -159,7 +159,9 @@ def bench_adam(model, repeats=10):
     views = opt._views[0]                     # opt: the last one made; its first thread's share
     hot = [views[0]] * len(views)             # (p, g, m, v, a, b) of one chunk, again and again
     size = sum(p.size for p in params.values()) / (len(hot) * views[0][0].size)
-    scalars = [numpy.float32(c) for c in (0.9, 0.1, 0.999, 0.001, 1e-4, 1e-8)]
+    dt = views[0][0].dtype.type                 # Adam's own constants, as its update takes them
+    scalars = [dt(c) for c in (opt.beta1, 1 - opt.beta1, opt.beta2, 1 - opt.beta2, opt.lr,
+                                opt.eps)]
     result["in cache"] = median_ms(lambda: _update_chunks(numpy.geterr(), hot, *scalars)) * size
     return result
 
@@ -249,10 +251,11 @@ def main(argv=None):
           f"{100 * r['data'] / r['step']:.1f}% of a Grouped-VAE step; rendering alone "
           f"{a.models * BATCH / t * 1e3:,.0f} images/s")
     if xp is numpy:
-        r = bench_adam(model)
-        on = [f"{ms:.1f} ms on {k} thread{'s' * (k > 1)}" for k, ms in r.items() if k != "in cache"]
+        adam = bench_adam(model)
+        on = [f"{ms:.1f} ms on {k} thread{'s' * (k > 1)}" for k, ms in adam.items()
+              if k != "in cache"]
         print(f"Adam alone: {', '.join(on)}; its 12 passes over data already in cache, on 1 "
-              f"thread: {r['in cache']:.1f} ms")
+              f"thread: {adam['in cache']:.1f} ms")
     print(f"evaluation: 10,000 test images x {a.models} model(s) rendered, encoded, decoded and "
           f"scored in {bench_eval(model, dataset):.2f} s")
     mb, what = memory
