@@ -24,13 +24,17 @@ from tinyvae.routing import routing_report
 from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, RunError, build_model, load_checkpoint,
                           load_params, read_json, save_checkpoint, save_snapshot,
                           write_json)
+from tinyvae.vae import ROUTINGS
 
 NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
 EXPLAIN_STREAM = 2        # the noise of the --explain report, apart from training's
 FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
 FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
 # Settings that define what is trained: a resumed run must agree on all of them.
-IDENTITY = ("model", "latent", "groups", "model_betas", "model_seeds", "batch_size", "lr", "data")
+IDENTITY = ("model", "latent", "groups", "routing", "model_betas", "model_seeds", "batch_size",
+            "lr", "data")
+# What a run made before a setting existed was trained with: its value then.
+BEFORE = {"routing": "paper"}
 
 
 class UsageError(Exception):
@@ -50,8 +54,12 @@ def parse_args(argv):
     p.add_argument("--beta", default="1", help="KL weight, or a comma list (e.g. 1,5,10): "
                    "every (beta, seed) pair is trained in one process")
     p.add_argument("--latent", type=int, default=6, help="latent size Z")
-    p.add_argument("--groups", default="3,3", help="group sizes summing to --latent "
-                   "(grouped only; beta uses one group)")
+    p.add_argument("--groups", default=None, help="group sizes summing to --latent "
+                   "(grouped only, default 3,3; beta has one group of --latent)")
+    p.add_argument("--routing", choices=ROUTINGS, default="paper", help="paper: L_rec,i reaches "
+                   "the encoder only through z_i (§4); none: the ablation, the plain gradient, "
+                   "L_rec,i reaches z_1 .. z_i. For --model beta (one group) the two are the "
+                   "same gradient, and only the default is accepted")
     p.add_argument("--steps", type=int, default=5000, help="training steps (total, also when "
                    "resuming)")
     p.add_argument("--batch-size", type=int, default=64, help="images per step per model")
@@ -92,9 +100,16 @@ def make_config(a):
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {a.seed}")
     betas = _numbers(a.beta, float, "--beta", "1 or 1,5,10")
-    if min(betas) < 0:
-        raise UsageError(f"--beta values must be >= 0, got {a.beta}")
-    groups = (_numbers(a.groups, int, "--groups", "3,3") if a.model == "grouped"
+    if not all(numpy.isfinite(betas)) or min(betas) < 0:
+        raise UsageError(f"--beta values must be finite numbers >= 0, got {a.beta}; "
+                         "e.g. --beta 1 or --beta 1,5,10")
+    if a.model == "beta" and a.groups is not None:
+        raise UsageError(f"--groups {a.groups} applies to --model grouped only; a β-VAE has "
+                         "one group of --latent dimensions: drop --groups, or use --model grouped")
+    if a.model == "beta" and a.routing != "paper":
+        raise UsageError(f"--routing {a.routing} changes nothing for --model beta: with one "
+                         "group both routings are the same gradient; drop --routing")
+    groups = (_numbers(a.groups or "3,3", int, "--groups", "3,3") if a.model == "grouped"
               else [a.latent])
     if min(groups) < 1:
         raise UsageError(f"--groups sizes must be positive, got {a.groups}")
@@ -102,7 +117,7 @@ def make_config(a):
         raise UsageError(f"--groups {a.groups} sums to {sum(groups)}, but --latent is "
                          f"{a.latent}; give sizes that sum to the latent size")
     seeds = list(range(a.seed, a.seed + a.seeds))
-    config = {k: getattr(a, k) for k in ("model", "latent", "steps", "batch_size", "lr",
+    config = {k: getattr(a, k) for k in ("model", "latent", "routing", "steps", "batch_size", "lr",
                                           "seed", "seeds", "gpu", "log_every",
                                           "checkpoint_every", "snapshot_every")}
     config.update(groups=groups, betas=betas,
@@ -126,7 +141,8 @@ def default_out(config):
     s0, n = config["seed"], config["seeds"]
     seeds = f"s{s0}" if n == 1 else f"s{s0}-{s0 + n - 1}"
     groups = "-g" + ",".join(map(str, config["groups"])) if config["model"] == "grouped" else ""
-    return os.path.join("runs", f"{config['model']}-b{betas}{groups}-{seeds}")
+    routing = "" if config["routing"] == "paper" else f"-routing-{config['routing']}"
+    return os.path.join("runs", f"{config['model']}-b{betas}{groups}{routing}-{seeds}")
 
 
 def prepare_out(out, config, resume, overwrite):
@@ -138,8 +154,8 @@ def prepare_out(out, config, resume, overwrite):
     if resume:
         arrays, state = load_checkpoint(out)
         old = read_json(os.path.join(out, CONFIG))
-        diffs = [f"{k}: run has {old.get(k)!r}, flags give {config[k]!r}"
-                 for k in IDENTITY if old.get(k) != config[k]]
+        diffs = [f"{k}: run has {old.get(k, BEFORE.get(k))!r}, flags give {config[k]!r}"
+                 for k in IDENTITY if old.get(k, BEFORE.get(k)) != config[k]]
         if diffs:
             raise UsageError(f"--resume: the flags disagree with the run in {out} ("
                              + "; ".join(diffs) + "); repeat the run's flags, or use another --out")
@@ -197,16 +213,32 @@ class Trainer:
     def train_step(self):
         """One step; returns None, or the name of the first non-finite term and the images."""
         x, eps = self.batch()
-        losses, grads = self.model.loss_and_grads(x, eps)
+        losses, cache = self.model.forward(x, eps)
+        grads, _, _, dzin = self.model.backward(cache)
         bad = self._first_nonfinite(losses, grads)
         if bad:
             return bad, x
         self.opt.step(grads)
         self.step += 1
         keep = {k: losses[k] for k in ("total", "rec", "kl", "kl_dim")}
+        if len(self.model.groups) > 1:
+            keep.update(self._routing_norms(dzin))
         self.sums = keep if self.sums is None else {k: self.sums[k] + v for k, v in keep.items()}
         self.count += 1
         return None
+
+    def _routing_norms(self, dzin):
+        """The routing at work: for each decoding i > 1, the norm over the batch of the
+        gradient L_rec,i sends to the earlier groups z_1 .. z_(i-1) (held back under the
+        paper's routing, passed on under "none": the same quantity under both) and to its own
+        group z_i. dzin (M, G, B, Z) -> two (M, G-1) arrays."""
+        xp = self.xp
+        slices = self.model.group_slices[1:]
+        earlier = [xp.sqrt((dzin[:, i + 1, :, :g.start] ** 2).sum(axis=(1, 2)))
+                   for i, g in enumerate(slices)]                          # (G-1) x (M,)
+        own = [xp.sqrt((dzin[:, i + 1, :, g] ** 2).sum(axis=(1, 2)))
+               for i, g in enumerate(slices)]                              # (G-1) x (M,)
+        return {"to_earlier": xp.stack(earlier, axis=1), "to_own": xp.stack(own, axis=1)}
 
     def _first_nonfinite(self, losses, grads):
         """The first non-finite loss term, or bias gradient, of this step (None if all finite).
@@ -232,6 +264,9 @@ class Trainer:
             row.update({f"rec_{i + 1}": r for i, r in enumerate(sums["rec"][m])})
             row["kl"] = sums["kl"][m]
             row.update({f"kl_z{d + 1}": k for d, k in enumerate(sums["kl_dim"][m])})
+            for i in range(sums["to_own"].shape[1] if "to_own" in sums else 0):
+                row[f"grad_rec_{i + 2}_to_earlier"] = sums["to_earlier"][m, i]
+                row[f"grad_rec_{i + 2}_to_own"] = sums["to_own"][m, i]
             rows.append(row)
         self._reset_sums()
         return rows
@@ -256,6 +291,12 @@ class Trainer:
         self.count = int(state["log_count"])
         self.sums = {k: self.xp.asarray(v, dtype=self.model.dtype)
                      for k, v in state["log_sums"].items()} or None
+        if self.sums is not None and len(self.model.groups) > 1 and "to_own" not in self.sums:
+            # A checkpoint from before the routing norms were logged: their sums over the
+            # interval it cut are unknown, so that one log row says nan for them.
+            nan = self.xp.full((self.model.models, len(self.model.groups) - 1), numpy.nan,
+                               dtype=self.model.dtype)                     # (M, G-1)
+            self.sums.update(to_earlier=nan, to_own=nan.copy())
 
 
 def read_log(path, upto=None):
@@ -270,16 +311,25 @@ def write_log(path, rows, append=True):
     """Append rows (or rewrite the file through a temporary one, when append is false)."""
     if not rows:
         return
+    if append and os.path.exists(path) and _header(path) != list(rows[0]):
+        # A run begun by an older train.py, resumed by this one: its rows lack the newer
+        # columns (left empty there), so the file is rewritten under the new header.
+        rows, append = read_log(path) + rows, False
     new = not (append and os.path.exists(path))
     target = path + ".tmp" if not append else path
     with open(target, "w" if new else "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w = csv.DictWriter(f, fieldnames=list(rows[-1]), restval="")
         if new:
             w.writeheader()
         w.writerows([{k: (f"{v:.6g}" if isinstance(v, (float, numpy.floating)) else v)
                       for k, v in r.items()} for r in rows])
     if target != path:
         os.replace(target, path)
+
+
+def _header(path):
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])
 
 
 def figures(out, trainer):

@@ -65,12 +65,14 @@ def test_a_run_directory_explains_itself(tmp_path):
     assert "numpy" in config["versions"]
     log = (out / "log.csv").read_text().splitlines()
     assert log[0].startswith("step,model,beta,seed,total,rec_1,rec_2,kl,kl_z1")
+    assert log[0].endswith(",kl_z6,grad_rec_2_to_earlier,grad_rec_2_to_own")
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4"]
+    assert all(float(v) > 0 for row in log[1:] for v in row.split(",")[-2:])
     with numpy.load(out / "checkpoint.npz") as f:
         assert f["param/encoder.0.W"].shape == (1, 4096, 1200)
         assert json.loads(str(f["state"]))["step"] == 4
     figures = sorted(os.listdir(out / "figures"))
-    assert figures == ["losses.png", "reconstructions_m0.png", "traversals_m0.png"]
+    assert figures == ["losses.png", "reconstructions_m0.png", "routing.png", "traversals_m0.png"]
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
@@ -147,7 +149,11 @@ def test_beta_list_times_seeds_trains_every_pair(tmp_path):
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--batch-size", "-1"], "--batch-size must be a positive integer"),
     (["--lr", "0"], "--lr must be positive"),
-    (["--beta", "-1"], "--beta values must be >= 0"),
+    (["--beta", "-1"], "--beta values must be finite numbers >= 0"),
+    (["--beta", "inf"], "--beta values must be finite numbers >= 0"),
+    (["--beta", "1,nan"], "--beta values must be finite numbers >= 0"),
+    (["--model", "beta", "--groups", "3,3"], "--groups 3,3 applies to --model grouped only"),
+    (["--model", "beta", "--routing", "none"], "the same gradient"),
     (["--snapshot-every", "-1"], "--snapshot-every must be 0 (none) or a positive integer"),
     (["--resume", "--overwrite"], "contradict"),
     (["--data", "/nonexistent/dsprites.npz"], "/nonexistent/dsprites.npz"),

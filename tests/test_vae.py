@@ -11,8 +11,9 @@ from tinyvae.gradcheck import check_gradients
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
 
 
-def tiny_model(groups, models=1, seed=0, beta=1.0, xp=numpy):
-    return GroupedVAE(groups=groups, models=models, seed=seed, beta=beta, xp=xp, **TINY)
+def tiny_model(groups, models=1, seed=0, beta=1.0, xp=numpy, routing="paper"):
+    return GroupedVAE(groups=groups, models=models, seed=seed, beta=beta, xp=xp,
+                      routing=routing, **TINY)
 
 
 def batch(model, B=4, seed=1):
@@ -179,3 +180,51 @@ def test_model_agrees_across_backends(xp):
     numpy.testing.assert_allclose(to_numpy(l["total"]), l_ref["total"], rtol=1e-12)
     for name in g_ref:
         numpy.testing.assert_allclose(to_numpy(g[name]), g_ref[name], rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("groups", [(2, 2), (1, 2, 1)])
+def test_unrouted_gradients_equal_finite_differences_of_the_total_loss(groups):
+    """routing="none", the ablation: every gradient is the plain gradient of eq. 10-11."""
+    model = tiny_model(groups, beta=1.5, routing="none")
+    x, eps = batch(model)
+    assert_away_from_relu_kinks(model, x)
+    _, grads = model.loss_and_grads(x, eps)
+    check_gradients(_total(model, x, eps), model.params, grads, rtol=1e-6)
+
+
+@pytest.mark.parametrize("groups", [(2, 2), (1, 2, 1)])
+def test_routing_changes_the_encoder_only_by_what_it_blocks(groups):
+    """Same weights, batch and noise under both routings: the decoder's gradients are equal
+    bit for bit, the encoder's differ, and the difference in what reaches the latent means
+    and log-variances is exactly what the paper's routing holds back (dzin on the earlier
+    groups' columns)."""
+    paper = tiny_model(groups, beta=1.5)
+    plain = tiny_model(groups, beta=1.5, routing="none")
+    x, eps = batch(paper)
+    out = {}
+    for name, model in (("paper", paper), ("none", plain)):
+        _, cache = model.forward(x, eps)
+        grads, dmu, dlogvar, dzin = model.backward(cache)
+        out[name] = ({k: g.copy() for k, g in grads.items()}, dmu, dlogvar, dzin)
+    for k in paper.params:
+        if k.startswith("decoder"):
+            numpy.testing.assert_array_equal(out["paper"][0][k], out["none"][0][k])
+        else:
+            assert not numpy.allclose(out["paper"][0][k], out["none"][0][k]), k
+    numpy.testing.assert_array_equal(out["paper"][3], out["none"][3])      # the same dzin
+    dzin = out["paper"][3]                                                 # (M, G, B, Z)
+    blocked = numpy.zeros_like(dzin[:, 0])                                 # (M, B, Z)
+    for i, g in enumerate(paper.group_slices):
+        blocked[..., :g.start] += dzin[:, i, :, :g.start]                  # z_1 .. z_(i-1)
+    assert numpy.abs(blocked).max() > 0
+    # z = mu + exp(logvar / 2) * eps: dz reaches mu as it is, logvar times eps * std / 2.
+    std = numpy.exp(0.5 * paper.encode(x)[1])                              # (M, B, Z)
+    numpy.testing.assert_allclose(out["none"][1] - out["paper"][1], blocked, rtol=1e-12,
+                                  atol=1e-15)
+    numpy.testing.assert_allclose(out["none"][2] - out["paper"][2], blocked * eps * std / 2,
+                                  rtol=1e-10, atol=1e-15)
+
+
+def test_unknown_routing_is_refused():
+    with pytest.raises(ValueError, match="routing must be one of"):
+        GroupedVAE(routing="off", **TINY)

@@ -1,4 +1,5 @@
-"""Training figures: reconstructions from every group prefix, latent traversals, loss curves.
+"""Training figures: reconstructions from every group prefix, latent traversals, loss curves,
+and (G > 1) the routing at work: what each L_rec,i sends to the earlier groups and to its own.
 
 Everything is computed on the model's backend and brought to the host once per figure.
 Shapes: M models, N images shown, P pixels (64*64), Z latent, S traversal steps.
@@ -48,7 +49,7 @@ def traversal_images(model, x0, order):
 
 def save_training_figures(fig_dir, model, x, kl_dim, log_rows, labels, shown=4):
     """Write reconstructions_m{m}.png and traversals_m{m}.png for the first `shown` models,
-    and losses.png for all of them.
+    and losses.png (and, with more than one group, routing.png) for all of them.
 
     x (M, N, P): the same test images for every model; kl_dim (M, Z) host array: latent
     dimensions are drawn in decreasing KL order, the most informative first."""
@@ -68,6 +69,7 @@ def save_training_figures(fig_dir, model, x, kl_dim, log_rows, labels, shown=4):
               f"{labels[m]}: each latent swept over {TRAVERSAL[0]}..{TRAVERSAL[-1]}, "
               "most informative first")
     _loss_curves(os.path.join(fig_dir, "losses.png"), log_rows, labels)
+    _routing_curves(os.path.join(fig_dir, "routing.png"), log_rows, labels, model.routing)
 
 
 def _grid(path, rows, names, title):
@@ -105,6 +107,36 @@ def _loss_curves(path, log_rows, labels):
         ax.set_yscale("log")
     if len(labels) <= 10:
         axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _routing_curves(path, log_rows, labels, routing):
+    """Per decoding i > 1, the gradient norm L_rec,i sends to z_1 .. z_(i-1) (solid) and to
+    z_i (dotted) against step, one colour per model: under routing "paper" the solid line is
+    what is held back, under "none" what reaches the encoder."""
+    groups = sorted({int(k.split("_")[2]) for k in (log_rows[0] if log_rows else {})
+                     if k.startswith("grad_rec_") and k.endswith("_to_own")})
+    if not groups:
+        return
+    fate = "held back" if routing == "paper" else "passed on"
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), squeeze=False)
+    for ax, i in zip(axes[0], groups):
+        for m, label in enumerate(labels):
+            rows = [r for r in log_rows if int(r["model"]) == m]
+            steps = [int(r["step"]) for r in rows]
+            line, = ax.plot(steps, [float(r[f"grad_rec_{i}_to_earlier"] or "nan") for r in rows],
+                            lw=1, label=f"{label}: to z_1..z_{i - 1}")
+            ax.plot(steps, [float(r[f"grad_rec_{i}_to_own"] or "nan") for r in rows], lw=1,
+                    ls=":", color=line.get_color(), label=f"{label}: to z_{i}")
+        ax.set_title(f"|dL_rec,{i}/dz| to earlier groups ({fate}) and own", fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+    if len(labels) <= 5:
+        axes[0, -1].legend(fontsize=6)
+    fig.suptitle(f"The routing at work (routing {routing!r}): solid, what L_rec,i sends to the "
+                 "earlier groups; dotted, to its own group", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

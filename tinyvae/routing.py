@@ -4,7 +4,9 @@ For every term (L_rec,1 .. L_rec,G, and beta*KL) it follows the backward pass al
 the gradient norm that term sends into each latent group's mu and logvar and into each layer
 of the encoder and decoder. The routing shows as exact zeros: L_rec,i sends nothing to the
 mu/logvar of any group but i, and KL sends nothing to the decoder. A last column shows what
-L_rec,i *would* have sent to the earlier groups without the routing (paper §4).
+L_rec,i *would* have sent to the earlier groups without the routing (paper §4). Under the
+ablation (routing "none") that column is zero and the same gradient shows in the earlier
+groups' own columns instead.
 
 Shapes: M models, B batch, P pixels, Z latent, G groups.
 """
@@ -35,9 +37,11 @@ def routing_report(model, x, eps):
         for layer in layers:
             W, b = grads[layer + ".W"], grads[layer + ".b"]
             values.append(float(numpy.hypot(_norm(W), _norm(b))))
-        # What the routing drops: decoding t's gradient on the earlier groups' columns.
-        earlier = model.group_slices[t].start if t < G else 0
-        values.append(_norm(dzin[:, t, :, :earlier]) if t < G else 0.0)
+        # What the routing drops: decoding t's gradient on the earlier groups' columns
+        # (nothing under routing "none", which passes it on to them).
+        blocked = t < G and model.routing == "paper"
+        earlier = model.group_slices[t].start if blocked else 0
+        values.append(_norm(dzin[:, t, :, :earlier]) if earlier else 0.0)
         norms[t] = values
     return rows, columns, norms, _format(model, rows, columns, norms)
 
@@ -52,10 +56,14 @@ def _format(model, rows, columns, norms):
     width = 2 + max(len(c) for c in columns)
     lines = [f"Routing report: gradient norm each loss term sends into each block "
              f"(groups {model.groups}, beta {to_numpy(model.beta).tolist()}, {model.models} "
-             f"model(s)); 0 means exactly zero.",
+             f"model(s), routing {model.routing!r}); 0 means exactly zero.",
              f"{'':>10}" + "".join(f"{c:>{width}}" for c in columns)]
     for r, row in zip(rows, norms):
         lines.append(f"{r:>10}" + "".join(f"{cell(v):>{width}}" for v in row))
-    lines.append("'blocked': what L_rec,i would have sent to z_1 .. z_(i-1) without the routing; "
-                 "the paper holds those groups constant inside L_rec,i.")
+    if model.routing == "paper":
+        lines.append("'blocked': what L_rec,i would have sent to z_1 .. z_(i-1) without the "
+                     "routing; the paper holds those groups constant inside L_rec,i.")
+    else:
+        lines.append("routing 'none' (the ablation): L_rec,i reaches z_1 .. z_i, so nothing is "
+                     "blocked and what it sends to the earlier groups shows in their columns.")
     return "\n".join(lines)

@@ -102,7 +102,7 @@ def build_model(config, xp=numpy, dtype=numpy.float32):
     """A GroupedVAE shaped as `config` says (its weights still at their initial values)."""
     return GroupedVAE(groups=config["groups"], beta=config["model_betas"],
                       models=len(config["model_seeds"]), seed=config["model_seeds"],
-                      xp=xp, dtype=dtype)
+                      xp=xp, dtype=dtype, routing=config.get("routing", "paper"))
 
 
 def load_params(model, arrays, where):

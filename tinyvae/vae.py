@@ -7,6 +7,8 @@ The loss (paper eq. 8-11), per model:
     L = sum_i L_rec,i + beta * KL,   L_rec,i = BCE(x, decoder([z_1 .. z_i | 0 ... 0]))
 and its gradient is *routed* (paper §4): L_rec,i reaches the whole decoder but the encoder
 only through z_i. β-VAE is the case G = 1, where the routing is the ordinary gradient.
+routing="none" is the ablation: the same losses with their plain gradient, L_rec,i reaching
+the encoder through z_1 .. z_i, so that what the routing adds beyond the prefix losses shows.
 """
 import numpy
 
@@ -17,16 +19,22 @@ from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_ba
 
 PIXELS = 64 * 64
 INIT_STREAM = 0   # random stream of a seed that draws initial weights (train.py uses others)
+# How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
+ROUTINGS = ("paper", "none")
 
 
 class GroupedVAE:
     """M independent Grouped-VAEs (or β-VAEs, groups=(Z,)) trained in lockstep."""
 
     def __init__(self, groups=(3, 3), beta=1.0, models=1, seed=0, xp=numpy, dtype=numpy.float32,
-                 pixels=PIXELS, encoder_hidden=(1200, 1200), decoder_hidden=(1200, 1200, 1200)):
+                 pixels=PIXELS, encoder_hidden=(1200, 1200), decoder_hidden=(1200, 1200, 1200),
+                 routing="paper"):
         groups = tuple(int(g) for g in groups)
         if not groups or min(groups) < 1:
             raise ValueError(f"groups must be positive sizes, got {groups}; e.g. groups=(3, 3)")
+        if routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+        self.routing = routing
         if models < 1:
             raise ValueError(f"models must be >= 1, got {models}")
         self.xp, self.dtype, self.models = xp, numpy.dtype(dtype), int(models)
@@ -137,7 +145,7 @@ class GroupedVAE:
         return losses, cache
 
     def backward(self, cache, rec_weights=None, kl_weight=True):
-        """Routed gradients of the loss, as a dict shaped like `params`, and the gradients that
+        """Gradients of the loss, routed as self.routing says, as a dict shaped like `params`, and the gradients that
         reached the latent means and log-variances: (grads, dmu, dlogvar, dzin).
 
         rec_weights (G,) and kl_weight (bool) select loss terms (default: all of them, i.e.
@@ -157,12 +165,17 @@ class GroupedVAE:
 
         # ---- The routing (paper §4): "For every reconstruction loss L_rec,i, we propagate the
         # loss back to the full decoder, but only to the part of the encoder responsible for
-        # generating z_i." Decoding i received [z_1 .. z_i | 0]: of its gradient dzin[:, i] we
-        # keep group i's columns only. Earlier groups z_1 .. z_(i-1) act as constants inside
-        # L_rec,i, and the zero padding is no variable at all, so their columns are dropped.
+        # generating z_i." Decoding i received [z_1 .. z_i | 0]: under the paper's routing, of
+        # its gradient dzin[:, i] we keep group i's columns only, and z_1 .. z_(i-1) act as
+        # constants inside L_rec,i. Routing "none" is the ablation: the plain gradient of
+        # eq. 10-11, L_rec,i reaching z_1 .. z_i. The zero padding is no variable at all, so
+        # its columns are dropped under both.
         dz = xp.zeros((M, B, Z), dtype=self.dtype)                       # (M, B, Z)
         for i, g in enumerate(self.group_slices):
-            dz[..., g] += dzin[:, i, :, g]                               # L_rec,i -> z_i only
+            if self.routing == "paper":
+                dz[..., g] += dzin[:, i, :, g]                           # L_rec,i -> z_i only
+            else:
+                dz[..., :g.stop] += dzin[:, i, :, :g.stop]               # L_rec,i -> z_1 .. z_i
 
         dmu, dlogvar = reparameterize_backward(dz, rep_cache)            # (M, B, Z) x2
         if kl_weight:
