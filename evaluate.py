@@ -214,7 +214,8 @@ def score_models(model, config, step, test, a):
         scores = score_model(mu[m], factors, entropy, model.group_slices, a.bins)
         models.append({"index": m, "seed": config["model_seeds"][m],
                        "beta": config["model_betas"][m], "model": config["model"],
-                       "groups": list(model.groups), "step": step, **scores,
+                       "groups": list(model.groups), "routing": model.routing,
+                       "step": step, **scores,
                        "kl_per_dim": kl_dim[m],
                        "active_dims": numpy.flatnonzero(kl_dim[m] > ACTIVE_NATS),
                        # The last prefix is the whole latent: the full reconstruction.

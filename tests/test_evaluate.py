@@ -1,5 +1,5 @@
 """The whole pipeline end to end through the real command lines: train (Grouped-VAE and
-β-VAE, two configurations of two seeds each), evaluate, the report and the learning curves;
+β-VAE, two configurations of two seeds each, and the routing ablation, one seed), evaluate, the report and the learning curves;
 two broken directories beside them; then one model's numbers recomputed here by hand.
 
 Shapes: M models, N test images, P pixels, Z latent, K factors.
@@ -25,7 +25,8 @@ import evaluate  # noqa: E402  (the top-level script, imported for its helpers)
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
 TRAIN = {"grouped": ["--model", "grouped", "--seeds", "2", "--snapshot-every", "1"],
-         "beta": ["--model", "beta", "--beta", "5,1", "--seeds", "2"]}
+         "beta": ["--model", "beta", "--beta", "5,1", "--seeds", "2"],
+         "unrouted": ["--model", "grouped", "--routing", "none"]}
 FIGURES = ("figure1_mic.png", "figure2_mig.png", "mi_heatmaps.png")
 
 
@@ -62,7 +63,7 @@ def runs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def evaluated(runs):
-    dirs = [runs / d for d in ("grouped", "unfinished", "beta", "corrupt")]
+    dirs = [runs / d for d in ("grouped", "unfinished", "beta", "unrouted", "corrupt")]
     proc = evaluate_cli(*dirs, "--report", runs / "report", "--batch-size", 150)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -83,7 +84,8 @@ def test_broken_runs_are_reported_in_one_line_and_skipped(runs, evaluated):
 
 def test_every_model_of_a_run_is_scored_with_its_protocol(runs, evaluated):
     for name, seeds, betas, groups in (("grouped", [0, 1], [1, 1], [3, 3]),
-                                       ("beta", [0, 1, 0, 1], [5, 5, 1, 1], [6])):
+                                       ("beta", [0, 1, 0, 1], [5, 5, 1, 1], [6]),
+                                       ("unrouted", [0], [1], [3, 3])):
         out = metrics(runs / name)
         protocol = out["protocol"]
         assert protocol["bins"] == 20 and protocol["n_images"] == N
@@ -94,6 +96,7 @@ def test_every_model_of_a_run_is_scored_with_its_protocol(runs, evaluated):
         assert [m["seed"] for m in models] == seeds and [m["beta"] for m in models] == betas
         for m in models:
             assert m["groups"] == groups and m["step"] == 2
+            assert m["routing"] == ("none" if name == "unrouted" else "paper")
             assert numpy.array(m["mi"]).shape == (6, 5) and len(m["entropy"]) == 5
             assert numpy.array(m["mic_groups"]).shape == (len(groups), 5)
             assert 0 <= m["mig"] <= 1 and m["mig"] == pytest.approx(numpy.mean(m["gaps"]))
@@ -137,17 +140,22 @@ def test_table_1_and_figures_are_written(runs, evaluated):
     table = (report / "table1.md").read_text()
     assert table in evaluated.stdout                                        # printed too
     header = table.splitlines()[0]
-    # the paper's column order: grouped first, then β-VAE by increasing β
-    assert header.index("grouped") < header.index("β-VAE β=1") < header.index("β-VAE β=5")
+    # the paper's column order: grouped first, its ablation beside it, then β-VAE by β
+    assert (header.index("grouped") < header.index("grouped, no routing")
+            < header.index("β-VAE β=1") < header.index("β-VAE β=5"))
     assert "| Average MIG | " in table and "| Average reconstruction loss | " in table
     with open(report / "table1.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert [r["configuration"] for r in rows] == ["grouped", "β-VAE β=1", "β-VAE β=5"]
-    assert [int(r["trials"]) for r in rows] == [2, 2, 2]
+    assert [r["configuration"] for r in rows] == ["grouped", "grouped, no routing",
+                                                  "β-VAE β=1", "β-VAE β=5"]
+    assert [int(r["trials"]) for r in rows] == [2, 1, 2, 2]
     beta1 = [m for m in metrics(runs / "beta")["models"] if m["beta"] == 1]
-    assert float(rows[1]["mig_std"]) == pytest.approx(
+    assert float(rows[2]["mig_std"]) == pytest.approx(
         numpy.std([m["mig"] for m in beta1], ddof=1))                 # over the two seeds
-    assert [r["paper_mig"] for r in rows] == ["0.023", "0.014", "0.027"]
+    # the paper has no ablation: no paper value beside it
+    assert [r["paper_mig"] for r in rows] == ["0.023", "", "0.014", "0.027"]
+    unrouted = metrics(runs / "unrouted")["models"][0]
+    assert float(rows[1]["mig_mean"]) == pytest.approx(unrouted["mig"])
     grouped = metrics(runs / "grouped")["models"]
     assert float(rows[0]["rec_loss_mean"]) == pytest.approx(
         numpy.mean([m["rec_loss_full"] for m in grouped]))
@@ -233,3 +241,15 @@ def test_learning_curves_keep_what_was_scored_under_the_same_protocol(runs, curv
     assert other.returncode == 0, other.stderr
     assert "step 1:" in other.stdout and "step 2:" in other.stdout       # new protocol: redone
     assert json.loads(path.read_text())["protocol"]["bins"] == 10
+
+
+def test_records_scored_before_the_routing_setting_count_as_the_papers():
+    """metrics.json and curve.json written before routing was recorded: their grouped
+    models join today's routed ones as one configuration, never the ablation's."""
+    from tinyvae.report import configurations
+    old = {"model": "grouped", "beta": 1.0, "groups": [3, 3], "step": 5, "seed": 0}
+    new = {**old, "seed": 1, "routing": "paper"}
+    ablation = {**old, "seed": 2, "routing": "none"}
+    configs = configurations([old, new, ablation])
+    assert [(label, [t["seed"] for t in trials]) for label, trials in configs] == [
+        ("grouped", [0, 1]), ("grouped, no routing", [2])]

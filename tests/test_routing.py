@@ -1,5 +1,6 @@
 """The routing report shows the method: exact zeros where the routing blocks gradient."""
 import numpy
+import pytest
 
 from tinyvae import GroupedVAE
 from tinyvae.routing import routing_report
@@ -24,3 +25,31 @@ def test_report_has_exact_zeros_where_the_routing_blocks_gradient():
     assert all(norms[3, col[f"decoder.{k}"]] == 0 for k in range(4))      # KL: encoder only
     assert all(norms[3, col[f"{v} z{j}"]] > 0 for v in ("mu", "logvar") for j in (1, 2, 3))
     assert "L_rec,3" in text and "blocked" in text
+
+
+def test_without_routing_nothing_is_blocked_and_it_reaches_the_earlier_groups():
+    """routing="none": the 'blocked' column is zero, and what the paper's routing blocks
+    shows up instead in the earlier groups' mu columns (dmu = dz: the same gradient)."""
+    reports = {}
+    for routing in ("paper", "none"):
+        model = GroupedVAE(groups=(1, 2, 1), pixels=7, encoder_hidden=(6, 5),
+                           decoder_hidden=(5, 4, 6), dtype=numpy.float64, routing=routing)
+        rng = numpy.random.default_rng(0)
+        x = (rng.random((1, 5, 7)) < 0.4).astype(float)                  # (M, B, P)
+        eps = rng.standard_normal((1, 5, 4))                              # (M, B, Z)
+        reports[routing] = routing_report(model, x, eps)
+    rows, columns, paper, _ = reports["paper"]
+    _, _, plain, text = reports["none"]
+    col = {c: k for k, c in enumerate(columns)}
+    assert numpy.all(plain[:, col["blocked"]] == 0)
+    assert "routing 'none'" in text and "routing 'paper'" in reports["paper"][3]
+    for i in range(3):
+        for j in range(3):
+            value = plain[i, col[f"mu z{j + 1}"]]
+            assert (value > 0) if j <= i else (value == 0)             # z_1 .. z_i, not later
+    # L_rec,2 sends to z_1 exactly what the paper's routing blocks (z_1 is group 1 alone)
+    assert plain[1, col["mu z1"]] == pytest.approx(paper[1, col["blocked"]], rel=1e-12)
+    # the decoder's columns do not depend on the routing
+    for k in range(4):
+        numpy.testing.assert_array_equal(plain[:, col[f"decoder.{k}"]],
+                                         paper[:, col[f"decoder.{k}"]])

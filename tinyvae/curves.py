@@ -13,7 +13,7 @@ import os
 
 import numpy
 
-from .report import PAPER, config_key, config_label, plt, save_figure
+from .report import config_key, config_label, paper_values, plt, save_figure
 
 POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts first
 
@@ -58,7 +58,7 @@ def figure(records, factors, path):
         color = f"C{c}"
         trials = list(seeds.values())
         first = trials[0][0]
-        paper = PAPER.get((first["model"], tuple(first["groups"]), float(first["beta"])))
+        paper = paper_values(first)
         for ax, (title, value, paper_value) in zip(axes, panels):
             for t in trials:
                 ax.plot([r["step"] for r in t], [value(r) for r in t], color=color, lw=0.7,

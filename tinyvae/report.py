@@ -1,7 +1,8 @@
 """The paper's Table 1, Figures 1-2 and MI heat maps, from the models evaluate.py scored.
 
-A configuration is one (model, groups, beta, steps); its trials are its seeds. Columns follow
-the paper: Grouped-VAE first, then β-VAE by increasing β.
+A configuration is one (model, groups, beta, routing, steps); its trials are its seeds. Columns
+follow the paper: Grouped-VAE first (the routing ablation, "grouped, no routing", beside it),
+then β-VAE by increasing β. Runs scored before the routing was a setting count as "paper".
 
 Shapes: C configurations, T trials of one configuration, Z latent, K factors.
 """
@@ -28,7 +29,7 @@ def configurations(records):
         key = config_key(r) + (r["step"],)
         by_key.setdefault(key, []).append(r)
     keys = sorted(by_key)
-    labels = [config_label(*key[:3]) for key in keys]
+    labels = [config_label(*key[:4]) for key in keys]
     # The same model trained for different lengths is two configurations: name the steps.
     labels = [f"{label} ({key[3]} steps)" if labels.count(label) > 1 else label
               for label, key in zip(labels, keys)]
@@ -36,16 +37,26 @@ def configurations(records):
 
 
 def config_key(r):
-    """(is β-VAE, β, groups) of a run's record: what makes two runs one configuration. Sorted,
-    the keys give the paper's column order (Grouped-VAE first, then β-VAE by β)."""
-    return (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]))
+    """(is β-VAE, β, groups, unrouted) of a run's record: what makes two runs one
+    configuration. Sorted, the keys give the paper's column order (Grouped-VAE first, its
+    routing ablation next to it, then β-VAE by β)."""
+    return (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]),
+            r.get("routing", "paper") != "paper")
 
 
-def config_label(beta_vae, beta, groups):
+def config_label(beta_vae, beta, groups, unrouted=False):
     if beta_vae:
         return f"β-VAE β={beta:g}" + ("" if groups == (6,) else f" Z={groups[0]}")
     return ("grouped" + ("" if groups == (3, 3) else " " + "+".join(map(str, groups)))
-            + ("" if beta == 1 else f" β={beta:g}"))
+            + ("" if beta == 1 else f" β={beta:g}") + (", no routing" if unrouted else ""))
+
+
+def paper_values(r):
+    """(MIG, reconstruction loss) of the paper's Table 1 for a record's configuration, or
+    None: the paper reports four configurations, all with its routing."""
+    if r.get("routing", "paper") != "paper":
+        return None
+    return PAPER.get((r["model"], tuple(r["groups"]), float(r["beta"])))
 
 
 def table1(configs):
@@ -56,8 +67,7 @@ def table1(configs):
         mig = numpy.array([t["mig"] for t in trials])                     # (T,)
         rec = numpy.array([t["rec_loss_full"] for t in trials])           # (T,)
         first = trials[0]
-        paper_mig, paper_rec = PAPER.get(
-            (first["model"], tuple(first["groups"]), float(first["beta"])), (None, None))
+        paper_mig, paper_rec = paper_values(first) or (None, None)
         rows.append({"configuration": label, "trials": len(trials), "steps": first["step"],
                      "mig_mean": mig.mean(), "mig_std": _std(mig),
                      "rec_loss_mean": rec.mean(), "rec_loss_std": _std(rec),
