@@ -156,6 +156,14 @@ def test_table_1_and_figures_are_written(runs, evaluated):
     assert [r["paper_mig"] for r in rows] == ["0.023", "", "0.014", "0.027"]
     unrouted = metrics(runs / "unrouted")["models"][0]
     assert float(rows[1]["mig_mean"]) == pytest.approx(unrouted["mig"])
+    # every trial, Figure 1's dots as numbers
+    with open(report / "trials.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    assert [(t["configuration"], t["seed"]) for t in trials] == [
+        ("grouped", "0"), ("grouped", "1"), ("grouped, no routing", "0"), ("β-VAE β=1", "0"),
+        ("β-VAE β=1", "1"), ("β-VAE β=5", "0"), ("β-VAE β=5", "1")]
+    assert float(trials[2]["mic_first3_posX"]) == pytest.approx(unrouted["mic_first3"][3])
+    assert "| grouped, no routing | 0 | " in (report / "trials.md").read_text()
     grouped = metrics(runs / "grouped")["models"]
     assert float(rows[0]["rec_loss_mean"]) == pytest.approx(
         numpy.mean([m["rec_loss_full"] for m in grouped]))

@@ -8,12 +8,12 @@ the paper's Table 1 value. They show where a number of steps stops paying.
 
 Shapes: S snapshot steps, K factors.
 """
-import csv
 import os
 
 import numpy
 
-from .report import config_key, config_label, paper_values, plt, save_figure
+from .report import (config_key, config_label, paper_values, plt, save_figure, score_row,
+                     write_csv)
 
 POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts first
 
@@ -34,16 +34,8 @@ def _position_mic(r, factors):
 
 def curve_rows(records, factors):
     """One CSV row per (configuration, seed, step)."""
-    rows = []
-    for label, seeds in by_configuration(records).items():
-        for seed, trial in seeds.items():
-            for r in trial:
-                rows.append({"configuration": label, "seed": seed, "step": r["step"],
-                             "rec_loss_full": r["rec_loss_full"], "mig": r["mig"],
-                             **{f"mic_first3_{f}": r["mic_first3"][k]
-                                for k, f in enumerate(factors)},
-                             "active_dims": len(r["active_dims"])})
-    return rows
+    return [score_row(label, r, factors) for label, seeds in by_configuration(records).items()
+            for trial in seeds.values() for r in trial]
 
 
 def figure(records, factors, path):
@@ -110,10 +102,6 @@ def write_curves(records, protocol, out_dir):
     markdown = curves_markdown(records, factors, protocol)
     with open(os.path.join(out_dir, "curves.md"), "w") as f:
         f.write(markdown)
-    rows = curve_rows(records, factors)
-    with open(os.path.join(out_dir, "curves.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    write_csv(os.path.join(out_dir, "curves.csv"), curve_rows(records, factors))
     figure(records, factors, os.path.join(out_dir, "learning_curves.png"))
     return markdown

@@ -121,22 +121,23 @@ def _routing_curves(path, log_rows, labels, routing):
     if not groups:
         return
     fate = "held back" if routing == "paper" else "passed on"
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.6), squeeze=False)
     for ax, i in zip(axes[0], groups):
         for m, label in enumerate(labels):
             rows = [r for r in log_rows if int(r["model"]) == m]
             steps = [int(r["step"]) for r in rows]
             line, = ax.plot(steps, [float(r[f"grad_rec_{i}_to_earlier"] or "nan") for r in rows],
-                            lw=1, label=f"{label}: to z_1..z_{i - 1}")
+                            lw=1, label=label)
             ax.plot(steps, [float(r[f"grad_rec_{i}_to_own"] or "nan") for r in rows], lw=1,
-                    ls=":", color=line.get_color(), label=f"{label}: to z_{i}")
-        ax.set_title(f"|dL_rec,{i}/dz| to earlier groups ({fate}) and own", fontsize=9)
+                    ls=":", color=line.get_color())
+        earlier = "z_1" if i == 2 else f"z_1..z_{i - 1}"
+        ax.set_title(f"L_rec,{i}: solid, to {earlier} ({fate}); dotted, to z_{i}", fontsize=9)
         ax.set_xlabel("step")
+        ax.set_ylabel("gradient norm over the batch", fontsize=8)
         ax.set_yscale("log")
-    if len(labels) <= 5:
+    if len(labels) <= 10:
         axes[0, -1].legend(fontsize=6)
-    fig.suptitle(f"The routing at work (routing {routing!r}): solid, what L_rec,i sends to the "
-                 "earlier groups; dotted, to its own group", fontsize=9)
+    fig.suptitle(f"The routing at work (routing {routing!r})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

@@ -108,6 +108,42 @@ def table1_markdown(rows, protocol):
         "of its four (grouped 3+3 β=1, β-VAE β=1, 5, 10; latent 6).", ""])
 
 
+def score_row(label, r, factors):
+    """One model's scores as a flat row: its seed and step, reconstruction loss, MIG, and the
+    MIC of every factor with the first three dimensions (Figure 1's dots, as numbers)."""
+    return {"configuration": label, "seed": r["seed"], "step": r["step"],
+            "rec_loss_full": r["rec_loss_full"], "mig": r["mig"],
+            **{f"mic_first3_{f}": r["mic_first3"][k] for k, f in enumerate(factors)},
+            "active_dims": len(r["active_dims"])}
+
+
+def trial_rows(configs, factors):
+    """One row per trial (model) of every configuration."""
+    return [score_row(label, t, factors)
+            for label, trials in configs for t in sorted(trials, key=lambda t: t["seed"])]
+
+
+def trials_markdown(rows, factors):
+    shown = [f for f in FIGURE1_FIRST if f in factors] + [f for f in factors
+                                                          if f not in FIGURE1_FIRST]
+    lines = ["| configuration | seed | " + " | ".join(f"MIC {f}" for f in shown)
+             + " | MIG | rec. loss | active dims |", "|---|---:|" + "---:|" * (len(shown) + 3)]
+    for r in rows:
+        lines.append(f"| {r['configuration']} | {r['seed']} | "
+                     + " | ".join(f"{r['mic_first3_' + f]:+.2f}" for f in shown)
+                     + f" | {r['mig']:.3f} | {r['rec_loss_full']:.1f} | {r['active_dims']} |")
+    return "\n".join(lines + ["", "Every trial: MIC (eq. 13) of each factor with z1-z3 (the "
+                               "dots of Figure 1), MIG (eq. 12), test reconstruction loss, and "
+                               "the number of active dimensions (mean KL over 0.1 nats).", ""])
+
+
+def write_csv(path, rows):
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
+
+
 def _columns(ax, labels, per_config, paper=None):
     """Paper style: one column per configuration, a blue dot per trial, the mean in red."""
     shown = set()
@@ -200,18 +236,19 @@ def save_figure(fig, path):
 
 
 def write_report(records, protocol, out_dir):
-    """Write table1.md, table1.csv, figure1_mic.png, figure2_mig.png and mi_heatmaps.png to
-    out_dir; return Table 1 as Markdown."""
+    """Write table1.md, table1.csv, trials.md, trials.csv, figure1_mic.png, figure2_mig.png
+    and mi_heatmaps.png to out_dir; return Table 1 as Markdown."""
     os.makedirs(out_dir, exist_ok=True)
     configs = configurations(records)
     rows = table1(configs)
     markdown = table1_markdown(rows, protocol)
     with open(os.path.join(out_dir, "table1.md"), "w") as f:
         f.write(markdown)
-    with open(os.path.join(out_dir, "table1.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
+    write_csv(os.path.join(out_dir, "table1.csv"), rows)
+    per_trial = trial_rows(configs, protocol["factors"])
+    write_csv(os.path.join(out_dir, "trials.csv"), per_trial)
+    with open(os.path.join(out_dir, "trials.md"), "w") as f:
+        f.write(trials_markdown(per_trial, protocol["factors"]))
     figure1(configs, protocol["factors"], os.path.join(out_dir, "figure1_mic.png"))
     figure2(configs, rows, os.path.join(out_dir, "figure2_mig.png"))
     mi_heatmaps(configs, protocol["factors"], os.path.join(out_dir, "mi_heatmaps.png"))

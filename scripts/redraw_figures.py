@@ -1,0 +1,44 @@
+"""Redraw the figures/ of finished runs from their checkpoint and log.csv with today's plotting
+code, without training: `python scripts/redraw_figures.py RUN_DIR [RUN_DIR ...]`.
+
+train.py draws a run's figures at each checkpoint; a run made before a change to the plots
+keeps the old drawings. The figures are a pure function of the checkpoint and the log, so
+redrawing gives what training with today's code would have drawn at its last checkpoint.
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import tinyvae  # noqa: E402,F401  (first: it sets how OpenBLAS threads wait)
+import numpy  # noqa: E402
+
+import train  # noqa: E402
+from tinyvae.data import DataError, open_dataset  # noqa: E402
+from tinyvae.runs import CONFIG, RunError, load_weights, read_json  # noqa: E402
+
+
+def redraw(run_dir):
+    config = read_json(os.path.join(run_dir, CONFIG))
+    dataset = open_dataset(None if config["data"] == "renderer" else config["data"])
+    trainer = train.Trainer(config, numpy, dataset)
+    load_weights(trainer.model, run_dir)
+    train.figures(run_dir, trainer)
+
+
+def main(argv):
+    if not argv:
+        print("usage: python scripts/redraw_figures.py RUN_DIR [RUN_DIR ...]", file=sys.stderr)
+        return 2
+    status = 0
+    for run_dir in argv:
+        try:
+            redraw(run_dir)
+            print(f"{run_dir}: figures redrawn in {os.path.join(run_dir, 'figures')}")
+        except (RunError, DataError, KeyError) as err:
+            print(f"redraw_figures.py: skipping {run_dir}: {err}", file=sys.stderr)
+            status = 1
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
