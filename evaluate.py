@@ -27,7 +27,8 @@ from tinyvae.metrics import (MetricsInputError, factor_entropy, mic_from_mi, mig
                              mutual_info_matrix)
 from tinyvae.report import write_report
 from tinyvae.runs import (CONFIG, RunError, build_model, load_run, load_weights,
-                          read_json, snapshot_path, snapshot_steps, write_json)
+                          read_json, snapshot_path, snapshot_steps, training_holder,
+                          write_json)
 
 METRICS, CURVE = "metrics.json", "curve.json"
 ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
@@ -122,9 +123,17 @@ def score_model(mu, factors, entropy, group_slices, bins):
 
 def evaluate_run(run_dir, xp, a, datasets):
     """Score every model of one run directory's checkpoint and write its metrics.json."""
+    # Checkpoints are renamed into place, so a run still training is read whole: the
+    # checkpoint it had reached.
+    holder = training_holder(run_dir)
     config, model, state = load_run(run_dir, xp)
     step = int(state["step"])
     if step < config["steps"] and not a.allow_unfinished:
+        if holder:
+            raise RunError(f"still being trained (pid {holder['pid']}, since "
+                           f"{holder['since']}): checkpoint at step {step} of "
+                           f"{config['steps']}; wait for it, or pass --allow-unfinished to "
+                           "score the checkpoint it has reached")
         raise RunError(f"unfinished: checkpoint at step {step} of {config['steps']} (finish "
                        "it with train.py --resume, or pass --allow-unfinished)")
     test = fixed_test_set(config, a, datasets)
@@ -132,8 +141,10 @@ def evaluate_run(run_dir, xp, a, datasets):
     models = [_plain(r) for r in score_models(model, config, step, test, a)]
     protocol = make_protocol(a, test, config, model, xp)
     write_json(os.path.join(run_dir, METRICS), {"protocol": protocol, "models": models})
+    training = (f"; still being trained (pid {holder['pid']}), scored at its step-{step} "
+                "checkpoint" if holder else "")
     print(f"{run_dir}: {model.models} model(s), {_summary(models)} "
-          f"({time.perf_counter() - start:.1f} s)")
+          f"({time.perf_counter() - start:.1f} s){training}")
     return protocol, models
 
 

@@ -9,7 +9,6 @@ import csv
 import importlib.metadata
 import os
 import platform
-import shutil
 import signal
 import sys
 
@@ -21,9 +20,10 @@ from tinyvae.data import BatchSampler, DataError, open_dataset, test_split
 from tinyvae.losses import kl_normal_forward
 from tinyvae.plots import save_training_figures
 from tinyvae.routing import routing_report
-from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, RunError, build_model, load_checkpoint,
-                          load_params, read_json, save_checkpoint, save_snapshot,
-                          write_json)
+from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, NoLocks, RunBusy, RunError, build_model,
+                          checkpoint_step, clear_run_dir, load_checkpoint, load_params,
+                          lock_run_dir, read_json, remove_leftovers, save_checkpoint,
+                          save_snapshot, write_json)
 from tinyvae.vae import ROUTINGS
 
 NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
@@ -88,6 +88,8 @@ def parse_args(argv):
 
 def make_config(a):
     """Validate the flags and turn them into the run's config (raises UsageError)."""
+    if a.resume and a.overwrite:
+        raise UsageError("--resume and --overwrite contradict each other; choose one")
     for name in ("latent", "steps", "batch_size", "seeds", "log_every", "checkpoint_every"):
         if getattr(a, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive integer, "
@@ -145,13 +147,29 @@ def default_out(config):
     return os.path.join("runs", f"{config['model']}-b{betas}{groups}{routing}-{seeds}")
 
 
-def prepare_out(out, config, resume, overwrite):
+def claim(out, resume):
+    """The run directory's lock, held until main returns; None where locks cannot be taken.
+    It comes before anything there is read or removed, so a refused train.py changes nothing."""
+    if resume and not os.path.isdir(out):
+        return None                 # nothing to guard: prepare_out says there is no run
+    try:
+        return lock_run_dir(out)
+    except RunBusy as err:
+        raise UsageError(f"{err}; nothing there was changed: wait for it to finish, or choose "
+                         "another --out") from None
+    except NoLocks as err:
+        print(f"train.py: warning: {err}; this file system has no locks, so nothing keeps a "
+              f"second train.py out of {out}: start only one on it", file=sys.stderr)
+        return None
+
+
+def prepare_out(out, config, resume, overwrite, locked):
     """Make or check the run directory; on --resume, the checkpoint to continue from."""
     exists = os.path.exists(os.path.join(out, CONFIG)) or os.path.exists(
         os.path.join(out, CHECKPOINT))
-    if resume and overwrite:
-        raise UsageError("--resume and --overwrite contradict each other; choose one")
     if resume:
+        if locked:                  # no other writer: any temporary file is a killed one's
+            remove_leftovers(out)
         arrays, state = load_checkpoint(out)
         old = read_json(os.path.join(out, CONFIG))
         diffs = [f"{k}: run has {old.get(k, BEFORE.get(k))!r}, flags give {config[k]!r}"
@@ -167,7 +185,7 @@ def prepare_out(out, config, resume, overwrite):
         raise UsageError(f"{out} already holds a run; add --resume to continue it, "
                          f"--overwrite to replace it, or choose another --out")
     if exists:
-        shutil.rmtree(out)
+        clear_run_dir(out)          # not the directory itself: the lock inside stays held
     os.makedirs(out, exist_ok=True)
     return None, None
 
@@ -303,13 +321,18 @@ def read_log(path, upto=None):
     if not os.path.exists(path):
         return []
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
+        lines = f.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()                 # a write cut short (a kill, a full disk): not a row
+    rows = list(csv.DictReader(lines))
     return [r for r in rows if upto is None or int(r["step"]) <= upto]
 
 
 def write_log(path, rows, append=True):
     """Append rows (or rewrite the file through a temporary one, when append is false)."""
     if not rows:
+        if not append and os.path.exists(path):
+            os.remove(path)         # resumed from before the first row: none of them stays
         return
     if append and os.path.exists(path) and _header(path) != list(rows[0]):
         # A run begun by an older train.py, resumed by this one: its rows lack the newer
@@ -430,12 +453,14 @@ def _progress(total, start, enabled):
 
 def main(argv=None):
     a = parse_args(argv)
+    out = lock = None
     try:
         config = make_config(a)
         out = a.out or default_out(config)
         xp = get_xp(a.gpu)
         dataset = open_dataset(a.data)
-        resume_from = prepare_out(out, config, a.resume, a.overwrite)
+        lock = claim(out, a.resume)
+        resume_from = prepare_out(out, config, a.resume, a.overwrite, lock is not None)
         config.update(out=out, backend=xp.__name__, device=device_name(xp),
                       versions=versions(xp), data_source=dataset.source)
         return train(config, out, xp, dataset, resume_from or (None, None), a.explain,
@@ -444,10 +469,24 @@ def main(argv=None):
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, TrainingError) else 2
     except OSError as err:          # a full disk or a folder that cannot be written
-        print(f"train.py: error: cannot write the run ({err}); every file is written to a "
-              "temporary name first, so the last checkpoint is whole: make room or choose "
-              "another --out, then --resume", file=sys.stderr)
+        print(f"train.py: error: cannot write the run ({err}); {_what_is_kept(out)}",
+              file=sys.stderr)
         return 1
+    finally:
+        if lock is not None:
+            lock.close()            # the run is free again, also for callers in this process
+
+
+def _what_is_kept(out):
+    # Checkpoints are written to a temporary file and renamed, so a failed write leaves the
+    # one before it: read back the step of what is on disk rather than assume.
+    step = checkpoint_step(out) if out else None
+    if step is None:
+        return ("there is no checkpoint to continue from: make room or choose another --out, "
+                "then start again")
+    return (f"the checkpoint of step {step} in {out} is whole and kept (a checkpoint is written "
+            "to a temporary file first): make room, then continue with the same flags and "
+            "--resume")
 
 
 if __name__ == "__main__":

@@ -7,15 +7,29 @@
     runs/NAME/snapshots/       step_NNNNNNN.npz: parameters only, every --snapshot-every steps,
                                for learning curves (evaluate.py --curves)
 
+    runs/NAME/.lock            held (flock) by the one train.py writing the run; names its pid
+
 Checkpoints are written to a temporary file and renamed over the old one, so a kill at any
 moment leaves either the old or the new checkpoint whole. The npz holds plain arrays and one
 JSON string: it loads with allow_pickle=False.
+
+One process writes a run directory at a time: train.py holds an exclusive flock on .lock from
+before it reads the directory until it ends. The OS drops a flock when its process dies, so a
+kill -9 leaves no lock behind; the pid and time in the file only name the holder.
 
 Shapes: M models; parameters as in vae.py.
 """
 import json
 import os
+import re
+import shutil
+import time
 import zipfile
+
+try:
+    import fcntl
+except ImportError:         # not a POSIX system: no locks, as on a file system without them
+    fcntl = None
 
 import numpy
 
@@ -23,10 +37,121 @@ from .backend import to_numpy
 from .vae import GroupedVAE
 
 CONFIG, CHECKPOINT, LOG, SNAPSHOTS = "config.json", "checkpoint.npz", "log.csv", "snapshots"
+LOCK = ".lock"
+LOCK_TRIES = 5              # 20 ms apart: a training_holder() probe holds its lock for microseconds
 
 
 class RunError(ValueError):
     """A run directory or checkpoint that cannot be used; the message says why."""
+
+
+class RunBusy(RunError):
+    """Another process holds the run directory; `holder` is its dict(pid=..., since=...)."""
+
+    def __init__(self, run_dir, holder):
+        pid, since = holder["pid"] or "unknown", holder["since"] or "unknown"
+        super().__init__(f"{run_dir} is held by another training process (pid {pid}, "
+                         f"since {since})")
+        self.holder = holder
+
+
+class NoLocks(Exception):
+    """The file system (or system) cannot lock files: nothing keeps a second writer out."""
+
+
+def lock_run_dir(run_dir):
+    """Take run_dir for this process alone: an exclusive flock on run_dir/.lock (both made if
+    needed), then this process's pid and the time written in the file for whoever is refused.
+    Returns the open lock file: the lock lasts until it is closed or the process ends. A flock
+    belongs to the open file, so a second lock_run_dir in the same process is refused too.
+    Raises RunBusy when another holds it, NoLocks where locks cannot be taken."""
+    os.makedirs(run_dir, exist_ok=True)
+    f = open(os.path.join(run_dir, LOCK), "a+")
+    try:
+        _lock_exclusive(f, run_dir)
+    except BaseException:
+        f.close()
+        raise
+    f.seek(0)
+    f.truncate()
+    f.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+    f.flush()
+    return f
+
+
+def _lock_exclusive(f, run_dir):
+    if fcntl is None:
+        raise NoLocks(f"cannot lock {run_dir} (no fcntl on this system)")
+    for _ in range(LOCK_TRIES):
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            time.sleep(0.02)
+        except OSError as err:          # ENOLCK, EOPNOTSUPP and the like: no locks here
+            raise NoLocks(f"cannot lock {run_dir} ({err})") from None
+    raise RunBusy(run_dir, _holder(f))
+
+
+def training_holder(run_dir):
+    """dict(pid=..., since=...) of the training process that holds run_dir now, else None.
+    It never blocks and changes nothing, so evaluate.py asks it to skip, as "still being
+    trained", a run whose checkpoint is still moving. None also where locks cannot be taken
+    (nobody can tell there) and for runs never trained by a locking train.py."""
+    try:
+        f = open(os.path.join(run_dir, LOCK))
+    except OSError:
+        return None
+    with f:                             # closing drops the shared lock, if it was taken
+        try:
+            if fcntl is not None:
+                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _holder(f)
+        except OSError:                 # no locks on this file system
+            pass
+    return None
+
+
+def _holder(f):
+    """The pid and time the holder wrote in the lock file (None for each if not yet written)."""
+    f.seek(0)
+    try:
+        found = json.loads(f.read())
+    except ValueError:
+        found = {}
+    return {"pid": found.get("pid"), "since": found.get("since")}
+
+
+def clear_run_dir(run_dir):
+    """Remove everything in run_dir but its lock file (--overwrite): the lock stays held."""
+    for name in os.listdir(run_dir):
+        path = os.path.join(run_dir, name)
+        if name == LOCK:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+
+def remove_leftovers(run_dir):
+    """Delete the temporary files a killed writer left (NAME.tmp or NAME.tmpPID, up to a
+    checkpoint's size each). Only for the lock's holder: no other writer can be using them."""
+    for folder in (run_dir, os.path.join(run_dir, SNAPSHOTS)):
+        names = os.listdir(folder) if os.path.isdir(folder) else []
+        for name in names:
+            if re.fullmatch(r".+\.tmp\d*", name):
+                os.remove(os.path.join(folder, name))
+
+
+def checkpoint_step(run_dir):
+    """The step of the run's checkpoint, or None when there is none that opens."""
+    try:
+        with numpy.load(os.path.join(run_dir, CHECKPOINT), allow_pickle=False) as f:
+            return json.loads(str(f["state"]))["step"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
 
 
 def write_json(path, obj):
