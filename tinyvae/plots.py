@@ -101,7 +101,7 @@ def _loss_curves(path, log_rows, labels):
         for m, label in enumerate(labels):
             rows = [r for r in log_rows if int(r["model"]) == m]
             ax.plot([int(r["step"]) for r in rows], [float(r[term]) for r in rows],
-                    label=label, lw=1)
+                    label=label, lw=1, marker=_few(rows))
         ax.set_title(term.replace("rec_", "L_rec,"), fontsize=9)
         ax.set_xlabel("step")
         ax.set_yscale("log")
@@ -110,6 +110,11 @@ def _loss_curves(path, log_rows, labels):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def _few(rows):
+    """A marker where a line has too few points to show as a line (a run of one log row)."""
+    return "o" if len(rows) < 3 else None
 
 
 def _routing_curves(path, log_rows, labels, routing):
@@ -127,9 +132,9 @@ def _routing_curves(path, log_rows, labels, routing):
             rows = [r for r in log_rows if int(r["model"]) == m]
             steps = [int(r["step"]) for r in rows]
             line, = ax.plot(steps, [float(r[f"grad_rec_{i}_to_earlier"] or "nan") for r in rows],
-                            lw=1, label=label)
+                            lw=1, label=label, marker=_few(rows))
             ax.plot(steps, [float(r[f"grad_rec_{i}_to_own"] or "nan") for r in rows], lw=1,
-                    ls=":", color=line.get_color())
+                    ls=":", color=line.get_color(), marker=_few(rows))
         earlier = "z_1" if i == 2 else f"z_1..z_{i - 1}"
         ax.set_title(f"L_rec,{i}: solid, to {earlier} ({fate}); dotted, to z_{i}", fontsize=9)
         ax.set_xlabel("step")
