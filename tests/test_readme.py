@@ -1,19 +1,84 @@
-"""The README's links and the result files it names are files the repository holds: figures
-and results committed, not only present on the machine that made them."""
+"""The README's and docs/ pages' links, and the files under results/ and docs/ they name, are
+files the repository holds: figures and results committed (or at least present and not
+ignored by git, so that `git add` takes them), not only present on the machine that made
+them. Links to a heading (`page.md#anchor`, `#anchor`) must name a heading of that page."""
 import os
 import re
 import subprocess
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+import pytest
+
+from test_docs import PAGES, ROOT, read
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+NAMED = re.compile(r"`((?:results|docs)/[^`\s*]+\.\w+)`")
 
 
-def test_every_file_the_readme_links_or_names_under_results_is_tracked():
-    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
-        text = f.read()
-    links = {m for m in re.findall(r"\]\(([^)#\s]+)\)", text) if "://" not in m}
-    named = {m for m in re.findall(r"`(results/[^`\s*]+\.\w+)`", text)}
-    assert len(links) >= 4 and len(named) >= 4        # the figures and tables: the regexes match
-    tracked = set(subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
-                                 check=True).stdout.split())
-    missing = sorted(path for path in links | named if path not in tracked)
-    assert not missing, f"README names files git does not track: {missing}"
+def links(page):
+    """(target path from the repository root, anchor or None) of every relative link."""
+    out = []
+    for target in LINK.findall(read(page)):
+        if "://" in target or target.startswith("mailto:"):
+            continue
+        path, _, anchor = target.partition("#")
+        path = (os.path.normpath(os.path.join(os.path.dirname(page), path)) if path
+                else page)
+        out.append((path.replace(os.sep, "/"), anchor or None))
+    return out
+
+
+def named(page):
+    """Files under results/ or docs/ named in backticks: paths from the repository root."""
+    return set(NAMED.findall(read(page)))
+
+
+def headings(page):
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to -."""
+    text = re.sub(r"```.*?```", "", read(page), flags=re.S)
+    titles = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", text, flags=re.M)
+    return {re.sub(r"[^\w\- ]", "", t.lower()).replace(" ", "-") for t in titles}
+
+
+def held_files():
+    """Tracked files, and untracked ones that git does not ignore (what `git add` takes); None
+    outside a git checkout (an unpacked copy), where only existence can be checked."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return set(out.split("\n")) - {""}
+
+
+def test_the_rules_match():
+    """The README links and names its figures and tables; the docs pages exist and link."""
+    assert len(links("README.md")) >= 6 and len(named("README.md")) >= 2
+    assert {"docs/walkthrough.md", "docs/reproduction.md", "docs/speed.md"} <= set(PAGES)
+    assert len(named("docs/reproduction.md")) >= 4
+    assert "what-the-routing-does" in headings("docs/reproduction.md")
+    assert "4-check-it-yourself" in headings("docs/walkthrough.md")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_file_a_page_links_or_names_exists(page):
+    files = {path for path, _ in links(page)} | named(page)
+    absent = sorted(f for f in files if not os.path.exists(os.path.join(ROOT, f)))
+    assert not absent, f"{page} links or names files that do not exist: {absent}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_file_a_page_links_or_names_is_held_by_the_repository(page):
+    held = held_files()
+    if held is None:
+        pytest.skip("not a git checkout: which files the repository holds cannot be asked")
+    folders = {os.path.dirname(f) for f in held}
+    files = {path for path, _ in links(page)} | named(page)
+    missing = sorted(f for f in files if f not in held and f not in folders)
+    assert not missing, f"{page} links or names files git neither tracks nor would add: {missing}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_anchor_a_page_links_is_a_heading(page):
+    bad = [f"{path}#{anchor}" for path, anchor in links(page)
+           if anchor and path.endswith(".md") and anchor not in headings(path)]
+    assert not bad, f"{page} links to headings that do not exist: {bad}"
