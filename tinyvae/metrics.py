@@ -7,6 +7,9 @@ with published ones: each dimension of the encoder means is cut on its own into 
 equal-width bins over its observed range, and I(d_j; f_k) is scikit-learn's plug-in estimate
 between the bin indices and the factor's classes, in nats. Runs on the host: pass NumPy arrays
 (`backend.to_numpy`).
+
+The field's other scores (DCI, SAP, modularity, the FactorVAE score) live in scores.py, which
+shares this module's input checks; they import from here too (`from tinyvae.metrics import dci`).
 """
 import numpy as np
 from sklearn.metrics import mutual_info_score
@@ -29,12 +32,8 @@ def discretize(codes, bins=20):
 
 def mutual_info_matrix(codes, factors, bins=20):
     """I(d_j; f_k) in nats (D, K); a constant dimension falls in one bin and scores exactly 0."""
+    codes, factors = _as_pair(codes, factors)                # (N, D), (N, K)
     binned = discretize(codes, bins)                         # (N, D)
-    factors = _as_factors(factors)                           # (N, K)
-    if len(binned) != len(factors):
-        raise MetricsInputError(
-            f"codes have N={len(binned)} rows but factors have N={len(factors)}: pass the "
-            "encoder means and the factor classes of the same images, in the same order")
     mi = np.empty((binned.shape[1], factors.shape[1]))       # (D, K)
     for j in range(binned.shape[1]):
         for k in range(factors.shape[1]):
@@ -55,10 +54,7 @@ def factor_entropy(factors):
 def mig_from_mi(mi, entropy):
     """Eq. 12 from a (D, K) MI matrix: (MIG, gaps (K,)), each gap divided by its H(f_k)."""
     mi, entropy = _as_mi(mi, entropy)                        # (D, K), (K,)
-    if mi.shape[0] < 2:
-        raise MetricsInputError(
-            f"MIG needs at least 2 latent dimensions to take a gap, got D={mi.shape[0]}: "
-            "score a model with Z >= 2, or report the MI matrix instead")
+    _need_gap(mi.shape[0], "MIG", "the MI matrix")
     top2 = np.sort(mi, axis=0)[-2:]                          # (2, K) runner-up, I(d_{j_k}, f_k)
     gaps = (top2[1] - top2[0]) / entropy                     # (K,)
     return float(gaps.mean()), gaps
@@ -111,6 +107,31 @@ def _as_factors(factors):
     return factors
 
 
+def _as_pair(codes, factors):
+    """Checked codes (N, D) and factors (N, K) of the same N images."""
+    codes, factors = _as_codes(codes), _as_factors(factors)  # (N, D), (N, K)
+    if len(codes) != len(factors):
+        raise MetricsInputError(
+            f"codes have N={len(codes)} rows but factors have N={len(factors)}: pass the "
+            "encoder means and the factor classes of the same images, in the same order")
+    return codes, factors
+
+
+def _one_class_error(ks, why):
+    """The error for factors `ks` that hold one class, which no score can use: `why` says so."""
+    return MetricsInputError(
+        f"factors {list(map(int, ks))} have zero entropy (one class only), and {why}: "
+        "drop constant factors before scoring")
+
+
+def _need_gap(D, score, instead):
+    """Refuse D < 2: `score` is a gap between the two best latent dimensions."""
+    if D < 2:
+        raise MetricsInputError(
+            f"{score} needs at least 2 latent dimensions to take a gap, got D={D}: "
+            f"score a model with Z >= 2, or report {instead} instead")
+
+
 def _as_mi(mi, entropy):
     mi, entropy = np.asarray(mi, dtype=float), np.asarray(entropy, dtype=float)  # (D, K), (K,)
     if mi.ndim != 2 or entropy.shape != mi.shape[1:]:
@@ -118,19 +139,35 @@ def _as_mi(mi, entropy):
             f"need mi (D, K) and entropy (K,), got {mi.shape} and {entropy.shape}: "
             "pass mutual_info_matrix(...) and factor_entropy(...) of the same factors")
     if not (entropy > 0).all():
-        raise MetricsInputError(
-            f"factors {np.flatnonzero(entropy <= 0).tolist()} have zero entropy (one class only), "
-            "and eq. 12-13 divide by H(f): drop constant factors before scoring")
+        raise _one_class_error(np.flatnonzero(entropy <= 0), "eq. 12-13 divide by H(f)")
     return mi, entropy
+
+
+# scores.py imports this module's checks, so its scores are re-exported lazily: an eager import
+# here would be circular and fail for a caller who imports tinyvae.scores first.
+_SCORES = ("dci", "dci_from_importance", "sap", "modularity", "factorvae_score")
+
+
+def __getattr__(name):
+    if name in _SCORES:
+        from . import scores
+        return getattr(scores, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _bench_codes(n, sizes=(3, 6, 40, 32, 32), latent=6):
+    """Codes (N, D) of one stand-in model that mixes the factors (N, K) linearly, plus noise."""
+    rng = np.random.default_rng(0)
+    factors = np.stack([rng.integers(0, s, n) for s in sizes], axis=1)  # (N, K)
+    mixing = rng.normal(size=(len(sizes), latent))                      # (K, D)
+    codes = (factors / np.array(sizes)) @ mixing + 0.1 * rng.normal(size=(n, latent))  # (N, D)
+    return codes, factors
 
 
 def _bench(n=10_000, sizes=(3, 6, 40, 32, 32), latent=6, repeats=5):
     """Seconds for all metrics of one model: one MI matrix, MIG, and the MIC of each group."""
     import time
-    rng = np.random.default_rng(0)
-    factors = np.stack([rng.integers(0, s, n) for s in sizes], axis=1)  # (N, K)
-    mixing = rng.normal(size=(len(sizes), latent))                      # (K, D)
-    codes = (factors / np.array(sizes)) @ mixing + 0.1 * rng.normal(size=(n, latent))  # (N, D)
+    codes, factors = _bench_codes(n, sizes, latent)          # (N, D), (N, K)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -147,8 +184,12 @@ def _bench(n=10_000, sizes=(3, 6, 40, 32, 32), latent=6, repeats=5):
 if __name__ == "__main__":
     import argparse
     parser = argparse.ArgumentParser(description="Benchmark the disentanglement metrics.")
-    parser.add_argument("--bench", action="store_true", help="time the metrics of one model")
+    parser.add_argument("--bench", action="store_true",
+                        help="time the metrics of one model: MIG/MIC, then DCI, SAP, modularity "
+                             "and the FactorVAE score at their published sizes (minutes)")
     if parser.parse_args().bench:
         _bench()
+        from tinyvae.scores import _bench as _bench_scores
+        _bench_scores()
     else:
         parser.print_help()
