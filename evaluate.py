@@ -4,9 +4,12 @@ Per run directory, all its M models in one batched pass over the fixed 10,000 te
 the MI matrix of the encoder means, MIG (eq. 12), MIC (eq. 13) of every factor with each
 latent group and with the first three dimensions (Figure 1), KL per dimension, active
 dimensions, and the test reconstruction loss from the full latent and from each group prefix
-(eq. 8), written to DIR/metrics.json with the protocol. Across runs: Table 1, Figures 1-2 and
-MI heat maps in --report (tinyvae/report.py). With --curves, the same scores for every
-snapshot of a run, in DIR/curve.json, and learning curves in --report (tinyvae/curves.py).
+(eq. 8), written to DIR/metrics.json with the protocol. With --scores, the field's other scores
+beside them (tinyvae/scores.py: DCI, SAP, modularity, the FactorVAE score), each on the images
+its recipe takes (SCORE_IMAGES), encoded for all M models together too. Across runs: Table 1,
+Figures 1-2 and MI heat maps in --report (tinyvae/report.py). With --curves, MIG, MIC and the
+losses for every snapshot of a run, in DIR/curve.json, and learning curves in --report
+(tinyvae/curves.py).
 
 Shapes: M models, N test images, n images per batch, P pixels, Z latent, G groups, K factors.
 """
@@ -21,26 +24,49 @@ from tqdm import tqdm
 
 from tinyvae.backend import BackendError, device_name, get_xp, to_numpy
 from tinyvae.curves import write_curves
-from tinyvae.data import SPLIT_SEED, TEST_SIZE, DataError, open_dataset, test_split
+from tinyvae.data import (SPLIT_SEED, TEST_SIZE, DataError, classes_to_index, open_dataset,
+                          test_split)
 from tinyvae.losses import bernoulli_nll_forward, kl_normal_forward
 from tinyvae.metrics import (MetricsInputError, factor_entropy, mic_from_mi, mig_from_mi,
                              mutual_info_matrix)
-from tinyvae.report import write_report
-from tinyvae.runs import (CONFIG, RunError, build_model, load_run, load_weights,
+from tinyvae.report import SCORE_ROWS, headline, write_report
+from tinyvae.runs import (CHECKPOINT, CONFIG, RunError, build_model, load_run, load_weights,
                           read_json, snapshot_path, snapshot_steps, training_holder,
                           write_json)
+from tinyvae.scores import TEST_POINTS, TRAIN_POINTS, dci, factorvae_scores, modularity, sap
 
 METRICS, CURVE = "metrics.json", "curve.json"
 ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
 FIRST_DIMS = 3        # Figure 1: MIC of each factor in the first three latent dimensions
+SCORES = ("mig", "mic", "dci", "sap", "modularity", "factorvae")  # --scores, in computing order
+ALWAYS = ("mig", "mic")                  # Table 1 and the figures need them
+DEFAULT_SCORES = ("mig", "mic", "sap", "modularity")  # seconds per model; DCI, FactorVAE: minutes
+SCORE_SEED = 0        # DCI's and SAP's points, and the FactorVAE score's batches
+# Which images each score sees (metrics.json's protocol, Table 1's caption).
+TEST_IMAGES = "the fixed test images (n_images of the test_size held out by test_split_seed)"
+DRAWN = ("drawn at random from the whole factor grid, every factor's class uniform and "
+         "independent, with replacement, by numpy.random.default_rng(seed): so they may include "
+         "training images, as in disentanglement_lib")
+SCORE_IMAGES = {
+    "mig": TEST_IMAGES, "mic": TEST_IMAGES,
+    "modularity": "the MI matrix of MIG, over " + TEST_IMAGES,
+    "dci": f"train_points then test_points more, {DRAWN}; the same points as SAP",
+    "sap": f"train_points then test_points more, {DRAWN}; the same points as DCI",
+    "factorvae": f"its own batches, {DRAWN}"}
+RECIPES = {"dci": "disentanglement_lib dci.py: a GradientBoostingClassifier (100 trees of depth "
+                  "3) per factor, importance from its feature importances",
+           "sap": "disentanglement_lib sap_score.py: a LinearSVC(C=0.01, class_weight="
+                  "'balanced') per dimension and factor, gaps of test accuracy"}
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
-        description="Score trained runs (MIG, MIC, reconstruction loss) and write the paper's "
-                    "Table 1, Figures 1-2 and MI heat maps.",
+        description="Score trained runs (MIG, MIC, reconstruction loss, and the other scores "
+                    "of --scores) and write the paper's Table 1, Figures 1-2 and MI heat maps.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of train.py")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of train.py; "
+                   "one without its checkpoint but with a metrics.json (a committed run's "
+                   "small files) adds those records as they are")
     p.add_argument("--report", default="report", help="folder for the table and figures")
     p.add_argument("--bins", type=int, default=20, help="equal-width bins per latent "
                    "dimension for the MI estimate (the paper's 20)")
@@ -56,15 +82,37 @@ def parse_args(argv):
                    "checkpoint stopped short of their --steps")
     p.add_argument("--curves", action="store_true", help="learning curves instead of Table 1: "
                    "score every snapshot of each run (train.py --snapshot-every) into "
-                   "RUN_DIR/curve.json, and draw them in --report")
+                   "RUN_DIR/curve.json, and draw them in --report; a run directory without its snapshots "
+                   "but with a curve.json (a committed run's small files) adds that as it is")
+    p.add_argument("--scores", default=argparse.SUPPRESS, help="comma list of the scores to "
+                   f"compute, from {','.join(SCORES)} (default {','.join(DEFAULT_SCORES)}: "
+                   "seconds per model). MIG and MIC are always computed: Table 1 and the "
+                   "figures need them. DCI and the FactorVAE score (about 3 minutes per model "
+                   "each on a 2-core CPU) are opt-in. --curves takes MIG and MIC only")
+    p.add_argument("--score-points", type=int, default=TRAIN_POINTS, help="quick checks "
+                   "only: DCI and SAP fit on this many points and test on half as many, the "
+                   "FactorVAE score takes this many images for its variances, this many training "
+                   "and half as many evaluation votes; the default is disentanglement_lib's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     for flag, value, low, high in (("--bins", a.bins, 2, None),
                                    ("--batch-size", a.batch_size, 1, None),
-                                   ("--test-size", a.test_size, 100, TEST_SIZE)):
+                                   ("--test-size", a.test_size, 100, TEST_SIZE),
+                                   ("--score-points", a.score_points, 100, None)):
         if value < low or (high is not None and value > high):
             p.error(f"{flag} must be at least {low}" + (f" and at most {high}" if high else "")
                     + f", got {value}")
+    given = getattr(a, "scores", None)                      # None: --scores not given
+    names = [n.strip() for n in (given or "").split(",") if n.strip()]
+    unknown = [n for n in names if n not in SCORES]
+    if unknown or (given is not None and not names):
+        p.error(f"--scores: {'unknown ' + ', '.join(unknown) if unknown else 'no score named'}"
+                f"; choose from {','.join(SCORES)}")
+    others = [n for n in SCORES if n in names and n not in ALWAYS]
+    if a.curves and others:
+        p.error(f"--curves scores MIG and MIC only; ask for {','.join(others)} without --curves")
+    asked = set(names or (ALWAYS if a.curves else DEFAULT_SCORES)) | set(ALWAYS)
+    a.scores = tuple(n for n in SCORES if n in asked)
     return a
 
 
@@ -85,6 +133,24 @@ def prefix_codes(model, mu):
     return model.prefix_inputs(mu).reshape(M, -1, Z)                        # (M, G n, Z)
 
 
+def encoded_batches(model, dataset, indices, batch_size, progress, desc="encoding"):
+    """Per batch of the images `indices` (N,): (x, mu, logvar), (M, n, P) and (M, n, Z) twice,
+    all M models encoded in one pass."""
+    xp, M = model.xp, model.models
+    for start in tqdm(range(0, len(indices), batch_size), disable=not progress, leave=False,
+                      unit="batch", desc=desc):
+        x = dataset.images(indices[start:start + batch_size], xp, model.dtype)   # (n, P)
+        # Every model sees the same images: one rendered copy, M broadcast views.
+        x = xp.broadcast_to(x, (M,) + x.shape)                              # (M, n, P)
+        yield (x, *model.encode(x))                                         # (M, n, Z) x 2
+
+
+def encode_means(model, dataset, indices, batch_size, progress=False, desc="encoding"):
+    """Encoder means (M, N, Z) on the host of the images `indices` (N,)."""
+    return numpy.concatenate([to_numpy(mu) for _, mu, _ in encoded_batches(
+        model, dataset, indices, batch_size, progress, desc)], axis=1)     # (M, N, Z)
+
+
 def encode_test_set(model, dataset, indices, batch_size, progress):
     """Encoder means (M, N, Z) on the host, and per model the test-set means of the KL per
     dimension (M, Z) and of the BCE summed over pixels from each group prefix (M, G)."""
@@ -92,12 +158,7 @@ def encode_test_set(model, dataset, indices, batch_size, progress):
     kl_sum = xp.zeros((M, Z), dtype=xp.float64)                             # (M, Z)
     rec_sum = xp.zeros((M, G), dtype=xp.float64)                            # (M, G)
     mus = []
-    for start in tqdm(range(0, len(indices), batch_size), disable=not progress, leave=False,
-                      unit="batch", desc="encoding"):
-        x = dataset.images(indices[start:start + batch_size], xp, model.dtype)   # (n, P)
-        # Every model sees the same images: one rendered copy, M broadcast views.
-        x = xp.broadcast_to(x, (M,) + x.shape)                              # (M, n, P)
-        mu, logvar = model.encode(x)                                        # (M, n, Z)
+    for x, mu, logvar in encoded_batches(model, dataset, indices, batch_size, progress):
         kl, _ = kl_normal_forward(mu, logvar)                               # (M, n, Z)
         kl_sum += kl.sum(axis=1, dtype=xp.float64)
         # The reconstruction is decoded from the means, not a sample: the loss of the code.
@@ -126,6 +187,9 @@ def evaluate_run(run_dir, xp, a, datasets):
     # Checkpoints are renamed into place, so a run still training is read whole: the
     # checkpoint it had reached.
     holder = training_holder(run_dir)
+    scored = os.path.join(run_dir, METRICS)
+    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)) and os.path.exists(scored):
+        return scored_records(run_dir, scored, a, datasets, xp, "checkpoint")
     config, model, state = load_run(run_dir, xp)
     step = int(state["step"])
     if step < config["steps"] and not a.allow_unfinished:
@@ -138,8 +202,11 @@ def evaluate_run(run_dir, xp, a, datasets):
                        "it with train.py --resume, or pass --allow-unfinished)")
     test = fixed_test_set(config, a, datasets)
     start = time.perf_counter()
-    models = [_plain(r) for r in score_models(model, config, step, test, a)]
+    models = score_models(model, config, step, test, a)
+    _took(run_dir, "mig, mic (the test-set pass)", start)
     protocol = make_protocol(a, test, config, model, xp)
+    protocol["scores"] = other_scores(models, model, test[0], a, run_dir)
+    models = [_plain(r) for r in models]
     write_json(os.path.join(run_dir, METRICS), {"protocol": protocol, "models": models})
     training = (f"; still being trained (pid {holder['pid']}), scored at its step-{step} "
                 "checkpoint" if holder else "")
@@ -148,18 +215,73 @@ def evaluate_run(run_dir, xp, a, datasets):
     return protocol, models
 
 
+def other_scores(records, model, dataset, a, run_dir):
+    """The scores of a.scores beside MIG and MIC, into each model's record (all but modularity
+    on images encoded for the M models together); returns {score: its protocol} of a.scores."""
+    protocol = {name: {"images": SCORE_IMAGES[name]} for name in a.scores}
+    progress = not a.no_progress
+    if "modularity" in a.scores:
+        start = time.perf_counter()
+        for r in records:
+            r["modularity"] = modularity(r["mi"])
+        _took(run_dir, "modularity", start)
+    split = [name for name in ("dci", "sap") if name in a.scores]
+    if split:
+        start = time.perf_counter()
+        n_train, n_test = a.score_points, a.score_points * TEST_POINTS // TRAIN_POINTS
+        indices = score_points(dataset, n_train + n_test)                   # (N,)
+        factors = dataset.factors(indices)                                  # (N, K)
+        codes = encode_means(model, dataset, indices, a.batch_size, progress,
+                             "encoding DCI/SAP points")                     # (M, N, Z)
+        _took(run_dir, f"{n_train} + {n_test} points for {', '.join(split)} encoded", start)
+        for name in split:
+            score, start = {"dci": dci, "sap": sap}[name], time.perf_counter()
+            protocol[name].update(seed=SCORE_SEED, train_points=n_train, test_points=n_test,
+                                  recipe=RECIPES[name])
+            for m in tqdm(range(model.models), disable=not progress, leave=False,
+                          unit="model", desc=name):
+                records[m][name] = score(codes[m, :n_train], factors[:n_train],
+                                         codes[m, n_train:], factors[n_train:])
+            _took(run_dir, name, start)
+    if "factorvae" in a.scores:
+        start = time.perf_counter()
+        n = a.score_points
+        results = factorvae_scores(lambda i: encode_means(model, dataset, i, a.batch_size),
+                                   dataset, SCORE_SEED, variance_points=n, train_votes=n,
+                                   eval_votes=n * TEST_POINTS // TRAIN_POINTS, progress=progress)
+        for r, result in zip(records, results):
+            protocol["factorvae"].update(result.pop("protocol"))
+            r["factorvae"] = result
+        _took(run_dir, "factorvae", start)
+    return protocol
+
+
+def score_points(dataset, n, seed=SCORE_SEED):
+    """n image indices (n,) as disentanglement_lib draws DCI's and SAP's points (SCORE_IMAGES):
+    the first ones fit the classifiers, the rest test them."""
+    sizes = dataset.factor_sizes
+    classes = numpy.random.default_rng(seed).integers(0, sizes, (n, len(sizes)))  # (n, K)
+    return classes_to_index(classes, sizes)                                 # (n,)
+
+
+def _took(run_dir, what, start):
+    print(f"{run_dir}: {what}: {time.perf_counter() - start:.1f} s", flush=True)
+
+
 def curve_run(run_dir, xp, a, datasets):
     """Score every snapshot of one run directory (train.py --snapshot-every) into its
     curve.json. A snapshot scored before under the same protocol, and not rewritten since,
     keeps its scores, so this can follow a run that is still training."""
     config = read_json(os.path.join(run_dir, CONFIG))
     steps = snapshot_steps(run_dir)
-    if not steps:
+    path = os.path.join(run_dir, CURVE)
+    if not steps and not os.path.exists(path):
         raise RunError("no snapshots; train it with --snapshot-every N to get learning curves")
     model = build_model(config, xp)
     test = fixed_test_set(config, a, datasets)
     protocol = make_protocol(a, test, config, model, xp)
-    path = os.path.join(run_dir, CURVE)
+    if not steps:
+        return scored_records(run_dir, path, a, datasets, xp, "snapshots", protocol)
     try:
         old = read_json(path) if os.path.exists(path) else {}
         same = _comparable(old.get("protocol", {})) == _comparable(protocol)
@@ -188,9 +310,35 @@ def curve_run(run_dir, xp, a, datasets):
     return protocol, records
 
 
+def scored_records(run_dir, path, a, datasets, xp, missing, protocol=None):
+    """The records of `path` (metrics.json or curve.json) of a run directory without its
+    `missing` (checkpoint or snapshots: a committed run's small files), as they are, when they
+    were scored under this protocol; returns (its protocol, its records)."""
+    if protocol is None:
+        config = read_json(os.path.join(run_dir, CONFIG))
+        protocol = make_protocol(a, fixed_test_set(config, a, datasets), config,
+                                 build_model(config, xp), xp)
+    old, name = read_json(path), os.path.basename(path)
+    records = old.get("models") if isinstance(old, dict) else None
+    where = "its checkpoint is" if missing == "checkpoint" else f"its {missing} are"
+    if not records or _comparable(old.get("protocol", {})) != _comparable(protocol):
+        raise RunError(f"no {missing}, and its {name} was scored under another protocol or "
+                       f"holds no records: score it where {where}, or pass the --bins and "
+                       "--test-size it was scored with")
+    try:
+        steps = sorted({r["step"] for r in records})
+    except (KeyError, TypeError):
+        raise RunError(f"its {name} has records without a step: score it again where "
+                       f"{where}") from None
+    span = f"step {steps[0]}" if len(steps) == 1 else f"steps {steps[0]}-{steps[-1]}"
+    print(f"{run_dir}: no {missing} here; the {len(records)} records of its {name} ({span}) "
+          "are used as they are")
+    return old["protocol"], records
+
+
 def _comparable(protocol):
     """What decides the scores: the protocol, less where they were computed."""
-    return {k: v for k, v in protocol.items() if k not in ("backend", "device")}
+    return {k: v for k, v in protocol.items() if k not in ("backend", "device", "scores")}
 
 
 def _file_id(run_dir, step):
@@ -201,7 +349,9 @@ def _file_id(run_dir, step):
 
 def _summary(models):
     return ("MIG " + " ".join(f"{r['mig']:.3f}" for r in models) + ", rec loss "
-            + " ".join(f"{r['rec_loss_full']:.1f}" for r in models))
+            + " ".join(f"{r['rec_loss_full']:.1f}" for r in models)
+            + "".join(f", {name} " + " ".join(f"{headline(r, name):.3f}" for r in models)
+                      for name, *_ in SCORE_ROWS if name in models[0]))
 
 
 def fixed_test_set(config, a, datasets):

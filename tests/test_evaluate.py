@@ -16,7 +16,8 @@ import pytest
 from PIL import Image
 
 from tinyvae.data import TEST_SIZE, open_dataset, test_split
-from tinyvae.metrics import mutual_info_matrix
+from tinyvae.metrics import MetricsInputError, modularity, mutual_info_matrix, sap
+from tinyvae.report import configurations, table1, table1_markdown
 from tinyvae.runs import load_run, snapshot_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +25,7 @@ sys.path.insert(0, ROOT)
 import evaluate  # noqa: E402  (the top-level script, imported for its helpers)
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
+POINTS = 100          # --score-points: DCI on the recipe's 10,000 takes minutes per model
 TRAIN = {"grouped": ["--model", "grouped", "--seeds", "2", "--snapshot-every", "1"],
          "beta": ["--model", "beta", "--beta", "5,1", "--seeds", "2"],
          "unrouted": ["--model", "grouped", "--routing", "none"]}
@@ -35,7 +37,8 @@ def command(script, *args):
 
 
 def evaluate_cli(*args):
-    return subprocess.run(command("evaluate.py", *args, "--test-size", N, "--no-progress"),
+    return subprocess.run(command("evaluate.py", *args, "--test-size", N, "--score-points",
+                                  POINTS, "--no-progress"),
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
@@ -172,6 +175,33 @@ def test_table_1_and_figures_are_written(runs, evaluated):
             assert image.format == "PNG" and min(image.size) > 200
 
 
+def test_a_run_without_its_checkpoint_joins_the_report_with_its_metrics_json(runs, evaluated,
+                                                                           tmp_path):
+    """Committed runs keep config.json and metrics.json, not checkpoints: their records join
+    a report as they are (a new run scored beside them), under the same protocol only."""
+    for name in ("grouped", "beta"):
+        (tmp_path / name).mkdir()
+        for f in ("config.json", "metrics.json"):
+            shutil.copy(runs / name / f, tmp_path / name / f)
+    before = (tmp_path / "beta" / "metrics.json").read_bytes()
+    proc = evaluate_cli(tmp_path / "grouped", tmp_path / "beta", "--report", tmp_path / "r")
+    assert proc.returncode == 0, proc.stderr
+    assert (f"{tmp_path / 'beta'}: no checkpoint here; the 4 records of its metrics.json "
+            "(step 2) are used as they are") in proc.stdout
+    assert (tmp_path / "beta" / "metrics.json").read_bytes() == before
+    with open(tmp_path / "r" / "table1.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(runs / "report" / "table1.csv", newline="") as f:
+        scored_here = [r for r in csv.DictReader(f) if r["configuration"] != "grouped, no routing"]
+    assert rows == scored_here
+    other = evaluate_cli(tmp_path / "beta", "--report", tmp_path / "r2", "--bins", 10)
+    assert other.returncode == 1 and not (tmp_path / "r2").exists()
+    assert other.stderr.splitlines()[0] == (
+        f"evaluate.py: skipping {tmp_path / 'beta'}: no checkpoint, and its metrics.json was "
+        "scored under another protocol or holds no records: score it where its checkpoint is, "
+        "or pass the --bins and --test-size it was scored with")
+
+
 def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path, capsys):
     status = evaluate.main([str(runs / "unfinished"), str(tmp_path / "missing"),
                             str(runs / "corrupt"), "--report", str(tmp_path / "r"),
@@ -251,6 +281,33 @@ def test_learning_curves_keep_what_was_scored_under_the_same_protocol(runs, curv
     assert json.loads(path.read_text())["protocol"]["bins"] == 10
 
 
+def test_learning_curves_of_a_run_without_its_snapshots_are_its_curve_json(runs, curves,
+                                                                           tmp_path):
+    """A committed run keeps config.json and curve.json, not its snapshots: --curves takes
+    its records as they are, under the protocol they were scored with, and no other."""
+    small = tmp_path / "committed"
+    small.mkdir()
+    for name in ("config.json", "curve.json"):
+        shutil.copy(runs / "grouped" / name, small / name)
+    curve = json.loads((small / "curve.json").read_text())
+    bins = curve["protocol"]["bins"]
+    kept = evaluate_cli("--curves", small, "--report", tmp_path / "report", "--bins", bins)
+    assert kept.returncode == 0, kept.stderr
+    assert (f"{small}: no snapshots here; the {len(curve['models'])} records of its curve.json "
+            f"(steps 0-2) are used as they are") in kept.stdout
+    with open(tmp_path / "report" / "curves.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["seed"], r["step"]) for r in rows] == [(s, t) for s in "01" for t in "012"]
+    assert float(rows[2]["mig"]) == pytest.approx(curve["models"][4]["mig"])
+    assert (small / "curve.json").read_bytes() == (runs / "grouped" / "curve.json").read_bytes()
+    other = evaluate_cli("--curves", small, "--report", tmp_path / "other", "--bins", bins + 1)
+    assert other.returncode == 1 and "Traceback" not in other.stderr
+    assert other.stderr.splitlines()[0] == (
+        f"evaluate.py: skipping {small}: no snapshots, and its curve.json was scored under "
+        "another protocol or holds no records: score it where its snapshots are, or pass the "
+        "--bins and --test-size it was scored with")
+
+
 def test_records_scored_before_the_routing_setting_count_as_the_papers():
     """metrics.json and curve.json written before routing was recorded: their grouped
     models join today's routed ones as one configuration, never the ablation's."""
@@ -261,3 +318,128 @@ def test_records_scored_before_the_routing_setting_count_as_the_papers():
     configs = configurations([old, new, ablation])
     assert [(label, [t["seed"] for t in trials]) for label, trials in configs] == [
         ("grouped", [0, 1]), ("grouped, no routing", [2])]
+
+
+TABLE_ROWS = ["Average MIG", "Average reconstruction loss", "Average SAP", "Average modularity",
+              "trials (seeds)", "steps", "paper: Average MIG",
+              "paper: Average reconstruction loss"]
+
+
+def row_names(table):
+    return [line.split(" | ")[0].lstrip("| ") for line in table.splitlines()[2:]
+            if line.startswith("| ")]
+
+
+def test_the_default_scores_are_the_cheap_ones_on_their_images(runs, evaluated):
+    """Without --scores: MIG, MIC, SAP and modularity, each with the images it used; SAP
+    recomputed here on the points the protocol names, modularity from the MI matrix."""
+    for name in ("grouped", "beta", "unrouted"):
+        out = metrics(runs / name)
+        scores = out["protocol"]["scores"]
+        assert list(scores) == ["mig", "mic", "sap", "modularity"]
+        assert scores["mig"]["images"].startswith("the fixed test images")
+        assert "MI matrix of MIG" in scores["modularity"]["images"]
+        assert "whole factor grid" in scores["sap"]["images"]
+        assert (scores["sap"]["seed"], scores["sap"]["train_points"],
+                scores["sap"]["test_points"]) == (0, POINTS, POINTS // 2)
+        for m in out["models"]:
+            assert "dci" not in m and "factorvae" not in m
+            assert m["modularity"] == modularity(m["mi"])
+            assert numpy.array(m["sap"]["scores"]).shape == (6, 5)
+    _, model, _ = load_run(runs / "grouped")
+    dataset = open_dataset()
+    indices = evaluate.score_points(dataset, POINTS + POINTS // 2)          # (N,)
+    assert len(set(indices) - set(test_split(dataset.n_images)[0])) > 100   # the whole grid
+    mu, _ = model.encode(dataset.images(numpy.stack([indices] * model.models), numpy,
+                                        numpy.float32))                     # (M, N, Z)
+    factors = dataset.factors(indices)                                      # (N, K)
+    for m, scored in enumerate(metrics(runs / "grouped")["models"]):
+        by_hand = sap(mu[m, :POINTS], factors[:POINTS], mu[m, POINTS:], factors[POINTS:])
+        # test accuracies of 50 points: rounding in a batch of another shape may move one
+        numpy.testing.assert_allclose(scored["sap"]["scores"], by_hand["scores"], atol=0.021)
+    table = (runs / "report" / "table1.md").read_text()
+    assert row_names(table) == TABLE_ROWS
+    assert "Average DCI" not in table and "FactorVAE" not in table
+    assert "SAP (linear SVMs" in table and f"test on {POINTS // 2} points" in table
+    with open(runs / "report" / "table1.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    beta1 = [m for m in metrics(runs / "beta")["models"] if m["beta"] == 1]
+    assert float(rows[2]["sap_mean"]) == pytest.approx(numpy.mean([m["sap"]["sap"] for m in beta1]))
+    assert float(rows[2]["modularity_std"]) == pytest.approx(
+        numpy.std([m["modularity"] for m in beta1], ddof=1))
+    assert "dci_mean" not in rows[0] and "factorvae_mean" not in rows[0]
+
+
+def test_the_expensive_scores_when_asked(runs, evaluated, tmp_path):
+    """--scores dci,factorvae on the one-model run (a copy: its metrics.json stays): those
+    two and MIG, MIC; not SAP or modularity, which were not asked."""
+    run = tmp_path / "unrouted"
+    run.mkdir()
+    shutil.copy(runs / "unrouted" / "config.json", run)
+    os.symlink(runs / "unrouted" / "checkpoint.npz", run / "checkpoint.npz")
+    proc = evaluate_cli(run, "--scores", "dci,factorvae", "--report", tmp_path / "report")
+    assert proc.returncode == 0, proc.stderr
+    for what in ("mig, mic (the test-set pass)", "dci", "factorvae"):
+        assert f"{run}: {what}: " in proc.stdout                           # a time each
+    out = metrics(run)
+    scores = out["protocol"]["scores"]
+    assert list(scores) == ["mig", "mic", "dci", "factorvae"]
+    assert (scores["dci"]["train_points"], scores["dci"]["test_points"]) == (POINTS, POINTS // 2)
+    assert {k: scores["factorvae"][k] for k in ("seed", "batch_size", "variance_points",
+                                                 "train_votes", "eval_votes")} == {
+        "seed": 0, "batch_size": 64, "variance_points": POINTS, "train_votes": POINTS,
+        "eval_votes": POINTS // 2}
+    (m,) = out["models"]
+    assert "sap" not in m and "modularity" not in m
+    assert numpy.array(m["dci"]["importance"]).shape == (6, 5)
+    assert 0 <= m["dci"]["disentanglement"] <= 1
+    assert m["factorvae"]["num_active_dims"] > 0
+    assert numpy.sum(m["factorvae"]["votes"]) == POINTS                  # the training votes
+    table = (tmp_path / "report" / "table1.md").read_text()
+    names = row_names(table)
+    assert names[2:4] == ["Average DCI disentanglement",
+                          "Average FactorVAE score (eval accuracy)"]
+    assert "Average SAP" not in names and names[4] == "trials (seeds)"
+    assert "No published values of DCI, the FactorVAE score: " in table
+    assert f"{POINTS} images for the variances" in table
+
+
+def test_a_score_missing_from_a_trial_shows_a_dash():
+    base = {"model": "beta", "beta": 1.0, "groups": [6], "step": 5, "mig": 0.1,
+            "rec_loss_full": 50.0, "routing": "paper"}
+    records = [{**base, "seed": 0, "sap": {"sap": 0.2}, "modularity": 0.5},
+               {**base, "seed": 1, "sap": {"sap": 0.4}},
+               {**base, "beta": 5.0, "seed": 0, "modularity": 0.7}]
+    rows = table1(configurations(records))
+    assert rows[0]["sap_mean"] == pytest.approx(0.3) and rows[0]["modularity_mean"] is None
+    assert rows[1]["sap_mean"] is None and rows[1]["modularity_mean"] == 0.7
+    protocol = {"bins": 20, "n_images": 400, "scores": {
+        "sap": {"train_points": 100, "test_points": 50, "seed": 0}}}
+    lines = table1_markdown(rows, protocol).splitlines()
+    assert lines[4] == "| Average SAP | 0.300 ± 0.141 | — |"
+    assert lines[5] == "| Average modularity | — | 0.700 |"
+
+
+def test_bad_scores_are_usage_errors_and_score_errors_skip_the_run(runs, tmp_path, capsys,
+                                                                   monkeypatch):
+    choose = "; choose from mig,mic,dci,sap,modularity,factorvae"
+    for bad, message in ((["--scores", "mig,bogus"], "--scores: unknown bogus" + choose),
+                         (["--scores", ","], "--scores: no score named" + choose),
+                         (["--curves", "--scores", "dci"],
+                          "--curves scores MIG and MIC only; ask for dci without --curves")):
+        with pytest.raises(SystemExit) as exit:
+            evaluate.main([str(runs / "beta"), *bad])
+        assert exit.value.code == 2
+        assert capsys.readouterr().err.splitlines()[-1].endswith(f": error: {message}")
+
+    def refuse(*args):
+        raise MetricsInputError("SAP cannot score this")
+
+    monkeypatch.setattr(evaluate, "sap", refuse)
+    status = evaluate.main([str(runs / "grouped"), "--scores", "sap", "--test-size", "100",
+                            "--score-points", "100", "--report", str(tmp_path / "r"),
+                            "--no-progress"])
+    err = capsys.readouterr().err
+    assert status == 1 and err.splitlines() == [
+        f"evaluate.py: skipping {runs / 'grouped'}: SAP cannot score this",
+        "evaluate.py: no run could be evaluated"]

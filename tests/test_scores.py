@@ -13,6 +13,7 @@ import pytest
 from tinyvae.data import Dataset, PIXELS
 from tinyvae.metrics import (MetricsInputError, dci, dci_from_importance, factorvae_score,
                              modularity, mutual_info_matrix, sap)
+from tinyvae.scores import factorvae_scores
 from tinyvae.render import index_to_classes
 
 SIZES = (2, 3, 4)                                            # small: the classifiers stay fast
@@ -179,6 +180,34 @@ def test_factorvae_on_the_renderer_encodes_in_chunks():
     again = factorvae_score(encode, dataset, seed=3, variance_points=500, train_votes=100,
                             eval_votes=100)
     assert (again["votes"] == result["votes"]).all()         # the seed fixes every draw
+
+
+def test_factorvae_of_models_together_is_each_model_alone():
+    """factorvae_scores on M models' codes of the same images: model by model, what
+    factorvae_score gives each alone, one without an active dimension among them."""
+    def perfect(i):
+        return index_to_classes(i, SIZES) * 1.0                       # (n, K)
+
+    def noisy(i):                                                    # a fixed code per image
+        return perfect(i) + np.sin(i)[:, None] * np.arange(1, 4)      # (n, K)
+
+    def collapsed(i):
+        return np.zeros((len(i), 3))                                 # (n, D)
+
+    alone = [factorvae_score(f, fake_dataset(), seed=5, **FEW_VOTES)
+             for f in (perfect, noisy, collapsed)]
+    together = factorvae_scores(lambda i: np.stack([perfect(i), noisy(i), collapsed(i)]),
+                                fake_dataset(), seed=5, **FEW_VOTES)
+    assert len(together) == 3
+    for one, batched in zip(alone, together):
+        assert batched.keys() == one.keys()
+        for key in one:
+            assert np.array_equal(batched[key], one[key]) if key != "protocol" \
+                else batched[key] == one[key], key
+    assert alone[0]["eval_accuracy"] == 1.0 and 0 < alone[1]["eval_accuracy"] < 1
+    assert alone[2]["num_active_dims"] == 0 and together[2]["votes"].sum() == 0
+    with pytest.raises(MetricsInputError, match=r"\(M, n, D\)"):
+        factorvae_scores(perfect, fake_dataset(), **FEW_VOTES)     # (n, D): one model's
 
 
 # ---------------------------------------------------------------- constant and bad inputs

@@ -20,6 +20,19 @@ import numpy                               # noqa: E402
 PAPER = {("grouped", (3, 3), 1.0): (0.023, 49.1), ("beta", (6,), 1.0): (0.014, 34.8),
          ("beta", (6,), 5.0): (0.027, 41.3), ("beta", (6,), 10.0): (0.025, 50.9)}
 FIGURE1_FIRST = ("posX", "posY", "shape")  # the factors the paper's Figure 1 shows
+# Table 1's rows for the other scores of evaluate.py --scores: (score, row name, the key of its
+# headline number in a model's record[score] (None: the record holds the number), its name).
+SCORE_ROWS = (("dci", "Average DCI disentanglement", "disentanglement", "DCI"),
+              ("sap", "Average SAP", "sap", "SAP"),
+              ("modularity", "Average modularity", None, "modularity"),
+              ("factorvae", "Average FactorVAE score (eval accuracy)", "eval_accuracy",
+               "the FactorVAE score"))
+# No published value stands beside these rows: the paper reports MIG and reconstruction loss
+# only, and no value of the field for its configurations was found that could be cited from
+# its source (searched: Kim & Mnih 2018 for the FactorVAE score of β-VAE on dSprites).
+NO_PUBLISHED = ("the Grouped-VAE paper reports only MIG and reconstruction loss, and no "
+                "published value for these configurations (this encoder, latent 6, these "
+                "training lengths) could be checked against its source")
 
 
 def configurations(records):
@@ -59,9 +72,19 @@ def paper_values(r):
     return PAPER.get((r["model"], tuple(r["groups"]), float(r["beta"])))
 
 
+def headline(r, score):
+    """The number Table 1 averages of one model's `score` (SCORE_ROWS), e.g. DCI's
+    disentanglement."""
+    key = {name: key for name, _, key, _ in SCORE_ROWS}[score]
+    return r[score] if key is None else r[score][key]
+
+
 def table1(configs):
     """One row per configuration: mean and standard deviation over its trials (seeds) of MIG
-    and of the full-latent reconstruction loss, and the paper's values where it has them."""
+    and of the full-latent reconstruction loss, and the paper's values where it has them;
+    then of each other score some trial has (SCORE_ROWS), None where a trial lacks it."""
+    scored = [name for name, *_ in SCORE_ROWS
+              if any(name in t for _, trials in configs for t in trials)]
     rows = []
     for label, trials in configs:
         mig = numpy.array([t["mig"] for t in trials])                     # (T,)
@@ -72,6 +95,13 @@ def table1(configs):
                      "mig_mean": mig.mean(), "mig_std": _std(mig),
                      "rec_loss_mean": rec.mean(), "rec_loss_std": _std(rec),
                      "paper_mig": paper_mig, "paper_rec_loss": paper_rec})
+        for name in scored:
+            if all(name in t for t in trials):
+                values = numpy.array([headline(t, name) for t in trials])          # (T,)
+                mean, std = values.mean(), _std(values)
+            else:
+                mean = std = None                    # "—": some trial lacks the score
+            rows[-1].update({f"{name}_mean": mean, f"{name}_std": std})
     return rows
 
 
@@ -81,6 +111,8 @@ def _std(values):
 
 
 def table1_markdown(rows, protocol):
+    scored = [row for row in SCORE_ROWS if f"{row[0]}_mean" in rows[0]]   # (name, title, ...)
+
     def cell(mean, std, digits):
         if mean is None:
             return "—"
@@ -95,6 +127,8 @@ def table1_markdown(rows, protocol):
         line("Average MIG", [cell(r["mig_mean"], r["mig_std"], 3) for r in rows]),
         line("Average reconstruction loss",
              [cell(r["rec_loss_mean"], r["rec_loss_std"], 1) for r in rows]),
+        *[line(title, [cell(r[f"{name}_mean"], r[f"{name}_std"], 3) for r in rows])
+          for name, title, *_ in scored],
         line("trials (seeds)", [str(r["trials"]) for r in rows]),
         line("steps", [str(r["steps"]) for r in rows]),
         line("paper: Average MIG", [cell(r["paper_mig"], None, 3) for r in rows]),
@@ -104,8 +138,40 @@ def table1_markdown(rows, protocol):
         f"Table 1: mean ± standard deviation over trials (seeds) of MIG (eq. 12; "
         f"{protocol['bins']} bins, {protocol['n_images']} test images) and of the test "
         "reconstruction loss per image (BCE summed over pixels, decoded from the encoder "
-        "means, full latent). Paper rows: the paper's Table 1, where the configuration is one "
-        "of its four (grouped 3+3 β=1, β-VAE β=1, 5, 10; latent 6).", ""])
+        "means, full latent)." + scores_caption([row[0] for row in scored], protocol)
+        + " Paper rows: the paper's Table 1, where the configuration is one "
+        "of its four (grouped 3+3 β=1, β-VAE β=1, 5, 10; latent 6)."
+        + (f" No published values of {', '.join(row[3] for row in scored)}: {NO_PUBLISHED}."
+           if scored else ""), ""])
+
+
+def scores_caption(names, protocol):
+    """The caption's sentences on the other scores of Table 1: what each is and which images
+    it used, from metrics.json's protocol (evaluate.py)."""
+    if not names:
+        return ""
+    scores = protocol.get("scores", {})          # runs scored before --scores record none
+    parts = []
+    split = [n for n in ("dci", "sap") if n in names]
+    if split:
+        p = scores[split[0]]
+        what = {"dci": "DCI disentanglement (gradient-boosted trees, Eastwood & Williams 2018)",
+                "sap": "SAP (linear SVMs on single dimensions, Kumar et al. 2018)"}
+        parts.append(" and ".join(what[n] for n in split) + f" fit on {p['train_points']} and "
+                     f"test on {p['test_points']} points drawn at random (seed {p['seed']}) "
+                     "from the whole dSprites grid, so they may include training images, as in "
+                     "disentanglement_lib")
+    if "modularity" in names:
+        parts.append("modularity (Ridgeway & Zemel 2018) from MIG's MI matrix of the same "
+                     f"{protocol['n_images']} test images")
+    if "factorvae" in names:
+        p = scores["factorvae"]
+        parts.append("the FactorVAE score (Kim & Mnih 2018: the evaluation accuracy of its "
+                     "majority-vote classifier) on its own random batches from the whole grid "
+                     f"(seed {p['seed']}; {p['variance_points']} images for the variances, "
+                     f"{p['train_votes']} training and {p['eval_votes']} evaluation votes of "
+                     f"{p['batch_size']} images)")
+    return " Other rows, each on the encoder means: " + "; ".join(parts) + "."
 
 
 def score_row(label, r, factors):

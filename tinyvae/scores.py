@@ -140,6 +140,18 @@ def factorvae_score(encode, dataset, seed=0, batch_size=64, variance_points=10_0
     "variances" (D,), "votes" (D, K) of the training votes, "classifier" (D,) the factor each
     dimension votes for, "protocol" {the settings}}. With no active dimension both accuracies
     are 0, as in disentanglement_lib."""
+    return factorvae_scores(lambda indices: _as_codes(encode(indices))[None], dataset, seed,
+                            batch_size, variance_points, train_votes, eval_votes, prune_std,
+                            chunk, progress)[0]
+
+
+def factorvae_scores(encode, dataset, seed=0, batch_size=64, variance_points=10_000,
+                     train_votes=10_000, eval_votes=5_000, prune_std=0.05, chunk=4096,
+                     progress=False):
+    """`factorvae_score` of M models at once: `encode(indices) -> codes (M, n, D)`, every
+    model's means of the same images, so that one pass of a batched encoder serves all M
+    (evaluate.py). The images drawn depend on `seed` alone, never on the codes, so model m gets
+    exactly the result factorvae_score gives it alone. Returns a list of M such results."""
     sizes = tuple(int(s) for s in dataset.factor_sizes)
     counts = {"batch_size": batch_size, "variance_points": variance_points,
               "train_votes": train_votes, "eval_votes": eval_votes, "chunk": chunk}
@@ -156,42 +168,54 @@ def factorvae_score(encode, dataset, seed=0, batch_size=64, variance_points=10_0
                desc="FactorVAE score", disable=not progress, leave=False)
     # global variances, ddof=1 as disentanglement_lib (np.var(..., ddof=1))
     parts = [_encode(encode, classes_to_index(rng.integers(0, sizes, (n, len(sizes))), sizes), bar)
-             for n in _chunks(variance_points, chunk)]      # list of (n, D)
-    variances = np.concatenate(parts).var(axis=0, ddof=1)    # (D,)
-    active = (np.sqrt(variances) >= prune_std) & (variances > 0)  # (D,)
+             for n in _chunks(variance_points, chunk)]      # list of (M, n, D)
+    variances = np.concatenate(parts, axis=1).var(axis=1, ddof=1)  # (M, D)
+    active = (np.sqrt(variances) >= prune_std) & (variances > 0)  # (M, D)
     protocol = {"seed": seed, "prune_std": prune_std, **counts,
                 "recipe": "disentanglement_lib factor_vae.py, unsupervised_study_v1 config"}
-    D, K = len(variances), len(sizes)
-    result = {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": int(active.sum()),
-              "active": active, "variances": variances, "votes": np.zeros((D, K), np.int64),
-              "classifier": np.zeros(D, np.int64), "protocol": protocol}
+    (M, D), K = variances.shape, len(sizes)
+    votes = np.zeros((2, M, D, K), np.int64)                 # (2, M, D, K) train, eval
     if active.any():
-        votes = _votes(encode, sizes, rng, train_votes, batch_size, chunk, variances, active, bar)
-        classifier = votes.argmax(axis=1)                    # (D,) majority factor per dim
-        evals = _votes(encode, sizes, rng, eval_votes, batch_size, chunk, variances, active, bar)
-        result.update(train_accuracy=_vote_accuracy(votes, classifier),
-                      eval_accuracy=_vote_accuracy(evals, classifier),
-                      votes=votes, classifier=classifier)
+        for part, n_votes in enumerate((train_votes, eval_votes)):
+            votes[part] = _votes(encode, sizes, rng, n_votes, batch_size, chunk, variances,
+                                 active, bar)
     bar.close()
-    return result
+    results = []
+    for m in range(M):
+        result = {"train_accuracy": 0.0, "eval_accuracy": 0.0,
+                  "num_active_dims": int(active[m].sum()), "active": active[m],
+                  "variances": variances[m], "votes": np.zeros((D, K), np.int64),
+                  "classifier": np.zeros(D, np.int64), "protocol": dict(protocol)}
+        if active[m].any():
+            classifier = votes[0, m].argmax(axis=1)          # (D,) majority factor per dim
+            result.update(train_accuracy=_vote_accuracy(votes[0, m], classifier),
+                          eval_accuracy=_vote_accuracy(votes[1, m], classifier),
+                          votes=votes[0, m], classifier=classifier)
+        results.append(result)
+    return results
 
 
 def _votes(encode, sizes, rng, n_votes, batch_size, chunk, variances, active, bar):
-    """Vote counts (D, K): per vote, the active dim of least relative variance, and its factor."""
-    K, dims = len(sizes), np.flatnonzero(active)             # dims (D',)
-    votes = np.zeros((len(variances), K), dtype=np.int64)    # (D, K)
+    """Vote counts (M, D, K): per vote and model, the active dim of least relative variance,
+    and the factor the vote held fixed. Models without an active dim cast no vote."""
+    (M, D), K = variances.shape, len(sizes)
+    votes = np.zeros((M, D, K), dtype=np.int64)              # (M, D, K)
+    voters = np.flatnonzero(active.any(axis=1))              # (M',)
+    scale = np.where(active, variances, 1.0)[:, None]        # (M, 1, D) 1: no 0/0 below
     # many votes' images go to one encode call, so per-call overhead does not dominate
     for v in _chunks(n_votes, max(1, chunk // batch_size)):
         fixed = rng.integers(0, K, v)                        # (V,) factor held fixed
         classes = rng.integers(0, sizes, (v, batch_size, K))  # (V, B, K)
         rows = np.arange(v)                                  # (V,)
         classes[rows, :, fixed] = classes[rows, :1, fixed]   # (V, B) all the first image's class
-        codes = _encode(encode, classes_to_index(classes, sizes).reshape(-1), bar)  # (V B, D)
-        local = codes.reshape(v, batch_size, -1).var(axis=1, ddof=1)  # (V, D)
-        # argmin over the active dims, mapped back to dims of the code (disentanglement_lib
-        # records the index within the active subset: the same accuracy, rows shifted)
-        least = dims[(local[:, dims] / variances[dims]).argmin(axis=1)]  # (V,)
-        np.add.at(votes, (least, fixed), 1)
+        codes = _encode(encode, classes_to_index(classes, sizes).reshape(-1), bar)  # (M, V B, D)
+        local = codes.reshape(M, v, batch_size, D).var(axis=2, ddof=1)  # (M, V, D)
+        # an inactive dim's ratio is +inf, so argmin picks the first least active dim, as an
+        # argmin over the active dims alone would (disentanglement_lib records the index within
+        # the active subset: the same accuracy, rows shifted)
+        ratio = np.where(active[:, None], local / scale, np.inf)  # (M, V, D)
+        least = ratio.argmin(axis=2)                         # (M, V)
+        np.add.at(votes, (voters[:, None], least[voters], fixed[None]), 1)
     return votes
 
 
@@ -201,12 +225,17 @@ def _vote_accuracy(votes, classifier):
 
 
 def _encode(encode, indices, bar):
-    """encode(indices), checked to be (n, D) finite codes, one row per index."""
-    codes = _as_codes(encode(indices))                       # (n, D)
-    if len(codes) != len(indices):
+    """encode(indices), checked to be (M, n, D) finite codes, one row per index."""
+    codes = np.asarray(encode(indices))                      # (M, n, D)
+    if codes.ndim != 3:
         raise MetricsInputError(
-            f"encode gave {len(codes)} rows for {len(indices)} image indices: it must return "
-            "the encoder means (n, D) of exactly the images asked for, in order")
+            f"encode must return the codes (M, n, D) of M models, got shape {codes.shape}: "
+            "for one model use factorvae_score, which takes (n, D)")
+    _as_codes(codes.reshape(-1, codes.shape[2]))             # finite
+    if codes.shape[1] != len(indices):
+        raise MetricsInputError(
+            f"encode gave {codes.shape[1]} rows for {len(indices)} image indices: it must "
+            "return the encoder means (n, D) of exactly the images asked for, in order")
     bar.update(len(indices))
     return codes
 
