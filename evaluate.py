@@ -414,7 +414,7 @@ def main(argv=None):
     except BackendError as err:
         print(f"evaluate.py: error: {err}", file=sys.stderr)
         return 2
-    datasets, protocol, records = {}, None, []
+    datasets, protocol, records, scores = {}, None, [], {}
     for run_dir in a.runs:
         try:
             protocol, models = (curve_run if a.curves else evaluate_run)(run_dir, xp, a,
@@ -427,9 +427,11 @@ def main(argv=None):
                   "directory of this train.py", file=sys.stderr)
             continue
         records += models
+        scores.update(protocol.get("scores", {}))   # a run scored before --scores has none
     if not records:
         print("evaluate.py: no run could be evaluated", file=sys.stderr)
         return 1
+    protocol = {**protocol, "scores": scores}        # what each score of any run used
     print((write_curves if a.curves else write_report)(records, protocol, a.report))
     print(f"report written to {a.report}/")
     return 0

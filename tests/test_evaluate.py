@@ -194,6 +194,18 @@ def test_a_run_without_its_checkpoint_joins_the_report_with_its_metrics_json(run
     with open(runs / "report" / "table1.csv", newline="") as f:
         scored_here = [r for r in csv.DictReader(f) if r["configuration"] != "grouped, no routing"]
     assert rows == scored_here
+    # a run scored before --scores existed: no SAP or modularity, and no "scores" protocol
+    old = json.loads(before)
+    old["protocol"].pop("scores")
+    for m in old["models"]:
+        del m["sap"], m["modularity"]
+    (tmp_path / "beta" / "metrics.json").write_text(json.dumps(old))
+    mixed = evaluate_cli(tmp_path / "grouped", tmp_path / "beta", "--report", tmp_path / "r3")
+    assert mixed.returncode == 0, mixed.stderr
+    table = (tmp_path / "r3" / "table1.md").read_text()
+    sap_row = next(line for line in table.splitlines() if line.startswith("| Average SAP |"))
+    assert sap_row.endswith("| — | — |") and "—" not in sap_row.split("|")[2]
+    assert f"fit on {POINTS} and test on {POINTS // 2} points" in table
     other = evaluate_cli(tmp_path / "beta", "--report", tmp_path / "r2", "--bins", 10)
     assert other.returncode == 1 and not (tmp_path / "r2").exists()
     assert other.stderr.splitlines()[0] == (

@@ -82,3 +82,19 @@ def test_every_anchor_a_page_links_is_a_heading(page):
     bad = [f"{path}#{anchor}" for path, anchor in links(page)
            if anchor and path.endswith(".md") and anchor not in headings(path)]
     assert not bad, f"{page} links to headings that do not exist: {bad}"
+
+
+def line_count(path):
+    with open(os.path.join(ROOT, path)) as f:
+        return sum(1 for _ in f)
+
+
+def test_the_layout_table_counts_the_lines_the_files_have():
+    """'What is in the box' gives each file's length: a stale count is a page that drifted."""
+    rows = re.findall(r"^\| `([^`]+)` \| (\d+) \|", read("README.md"), flags=re.M)
+    assert len(rows) >= 15
+    for path, lines in rows:
+        assert line_count(path) == int(lines), f"README's layout table: {path}"
+    total = sum(line_count(os.path.join("tinyvae", f))
+                for f in os.listdir(os.path.join(ROOT, "tinyvae")) if f.endswith(".py"))
+    assert f"`tinyvae/` is {total:,} lines in all" in read("README.md")

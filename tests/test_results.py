@@ -1,0 +1,39 @@
+"""The committed reports under results/ are what today's code writes from the committed runs'
+small files (metrics.json, curve.json): a change to the report code that moves a committed
+table shows here, and the results are then to be regenerated and committed again."""
+import glob
+import json
+import os
+
+import pytest
+
+from tinyvae.curves import write_curves
+from tinyvae.report import write_report
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# report folder, the run directories' files it is written from, the text files compared
+REPORTS = [("results/gpu/report", "results/gpu/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/cpu/report", "results/cpu/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/curves", "results/curves/runs/*/curve.json", write_curves,
+            ("curves.md", "curves.csv"))]
+
+
+@pytest.mark.parametrize("report, pattern, write, names", REPORTS,
+                         ids=[r[0] for r in REPORTS])
+def test_a_committed_report_is_what_its_committed_runs_give(report, pattern, write, names,
+                                                              tmp_path):
+    paths = sorted(glob.glob(os.path.join(ROOT, pattern)))
+    assert len(paths) >= 2, pattern                     # the runs are committed beside it
+    records, protocol = [], None
+    for path in paths:
+        with open(path) as f:
+            scored = json.load(f)
+        records += scored["models"]
+        protocol = scored["protocol"]
+    write(records, protocol, tmp_path)
+    for name in names:
+        with open(os.path.join(ROOT, report, name)) as f:
+            committed = f.read()
+        assert (tmp_path / name).read_text() == committed, f"{report}/{name}"
