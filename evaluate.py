@@ -184,12 +184,14 @@ def score_model(mu, factors, entropy, group_slices, bins):
 
 def evaluate_run(run_dir, xp, a, datasets):
     """Score every model of one run directory's checkpoint and write its metrics.json."""
+    scored = os.path.join(run_dir, METRICS)
+    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)) and os.path.exists(scored):
+        config = read_json(os.path.join(run_dir, CONFIG))
+        protocol = make_protocol(a, fixed_test_set(config, a, datasets), config, xp)
+        return scored_records(run_dir, scored, protocol, "checkpoint")
     # Checkpoints are renamed into place, so a run still training is read whole: the
     # checkpoint it had reached.
     holder = training_holder(run_dir)
-    scored = os.path.join(run_dir, METRICS)
-    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)) and os.path.exists(scored):
-        return scored_records(run_dir, scored, a, datasets, xp, "checkpoint")
     config, model, state = load_run(run_dir, xp)
     step = int(state["step"])
     if step < config["steps"] and not a.allow_unfinished:
@@ -204,7 +206,7 @@ def evaluate_run(run_dir, xp, a, datasets):
     start = time.perf_counter()
     models = score_models(model, config, step, test, a)
     _took(run_dir, "mig, mic (the test-set pass)", start)
-    protocol = make_protocol(a, test, config, model, xp)
+    protocol = make_protocol(a, test, config, xp)
     protocol["scores"] = other_scores(models, model, test[0], a, run_dir)
     models = [_plain(r) for r in models]
     write_json(os.path.join(run_dir, METRICS), {"protocol": protocol, "models": models})
@@ -277,11 +279,11 @@ def curve_run(run_dir, xp, a, datasets):
     path = os.path.join(run_dir, CURVE)
     if not steps and not os.path.exists(path):
         raise RunError("no snapshots; train it with --snapshot-every N to get learning curves")
-    model = build_model(config, xp)
     test = fixed_test_set(config, a, datasets)
-    protocol = make_protocol(a, test, config, model, xp)
+    protocol = make_protocol(a, test, config, xp)
     if not steps:
-        return scored_records(run_dir, path, a, datasets, xp, "snapshots", protocol)
+        return scored_records(run_dir, path, protocol, "snapshots")
+    model = build_model(config, xp)
     try:
         old = read_json(path) if os.path.exists(path) else {}
         same = _comparable(old.get("protocol", {})) == _comparable(protocol)
@@ -310,14 +312,10 @@ def curve_run(run_dir, xp, a, datasets):
     return protocol, records
 
 
-def scored_records(run_dir, path, a, datasets, xp, missing, protocol=None):
+def scored_records(run_dir, path, protocol, missing):
     """The records of `path` (metrics.json or curve.json) of a run directory without its
     `missing` (checkpoint or snapshots: a committed run's small files), as they are, when they
-    were scored under this protocol; returns (its protocol, its records)."""
-    if protocol is None:
-        config = read_json(os.path.join(run_dir, CONFIG))
-        protocol = make_protocol(a, fixed_test_set(config, a, datasets), config,
-                                 build_model(config, xp), xp)
+    were scored under `protocol`; returns (its protocol, its records). No model is built."""
     old, name = read_json(path), os.path.basename(path)
     records = old.get("models") if isinstance(old, dict) else None
     where = "its checkpoint is" if missing == "checkpoint" else f"its {missing} are"
@@ -384,15 +382,18 @@ def score_models(model, config, step, test, a):
     return models
 
 
-def make_protocol(a, test, config, model, xp):
+def make_protocol(a, test, config, xp):
+    """What decides a run's scores; from its config alone, so that a committed run's records
+    are checked against it without building its models."""
     dataset, indices = test[:2]
+    latent = sum(config["groups"])                          # the model's Z
     return {"estimator": "sklearn.metrics.mutual_info_score (nats) between each factor's "
                          "classes and equal-width bins of each encoder mean over its range",
             "bins": a.bins, "n_images": len(indices), "test_size": TEST_SIZE,
             "test_split_seed": SPLIT_SEED, "factors": list(dataset.factor_names),
             "factor_sizes": list(dataset.factor_sizes), "data_source": dataset.source,
             "trained_on": config.get("data_source", config["data"]),
-            "first_dims": list(range(min(FIRST_DIMS, model.latent))),
+            "first_dims": list(range(min(FIRST_DIMS, latent))),
             "active_threshold_nats": ACTIVE_NATS,
             "rec_loss": "BCE summed over pixels per image, decoded from the encoder means",
             "backend": xp.__name__, "device": device_name(xp)}

@@ -67,7 +67,7 @@ def config_label(beta_vae, beta, groups, unrouted=False):
 def paper_values(r):
     """(MIG, reconstruction loss) of the paper's Table 1 for a record's configuration, or
     None: the paper reports four configurations, all with its routing."""
-    if r.get("routing", "paper") != "paper":
+    if config_key(r)[3]:                          # the routing ablation
         return None
     return PAPER.get((r["model"], tuple(r["groups"]), float(r["beta"])))
 

@@ -148,9 +148,8 @@ def remove_leftovers(run_dir):
 def checkpoint_step(run_dir):
     """The step of the run's checkpoint, or None when there is none that opens."""
     try:
-        with numpy.load(os.path.join(run_dir, CHECKPOINT), allow_pickle=False) as f:
-            return json.loads(str(f["state"]))["step"]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return load_checkpoint(run_dir, params_only=True)[1]["step"]
+    except (RunError, KeyError):
         return None
 
 

@@ -145,8 +145,9 @@ class GroupedVAE:
         return losses, cache
 
     def backward(self, cache, rec_weights=None, kl_weight=True):
-        """Gradients of the loss, routed as self.routing says, as a dict shaped like `params`, and the gradients that
-        reached the latent means and log-variances: (grads, dmu, dlogvar, dzin).
+        """Gradients of the loss, routed as self.routing says, as a dict shaped like `params`,
+        and the gradients that reached the latent means and log-variances: (grads, dmu,
+        dlogvar, dzin).
 
         rec_weights (G,) and kl_weight (bool) select loss terms (default: all of them, i.e.
         the training loss); the routing report uses them to follow one term at a time.
