@@ -24,17 +24,22 @@ from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, NoLocks, RunBusy, RunError, b
                           checkpoint_step, clear_run_dir, load_checkpoint, load_params,
                           lock_run_dir, read_json, remove_leftovers, save_checkpoint,
                           save_snapshot, write_json)
-from tinyvae.vae import ROUTINGS
+from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, ROUTINGS
 
 NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
 EXPLAIN_STREAM = 2        # the noise of the --explain report, apart from training's
 FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
 FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
 # Settings that define what is trained: a resumed run must agree on all of them.
-IDENTITY = ("model", "latent", "groups", "routing", "model_betas", "model_seeds", "batch_size",
-            "lr", "data")
-# What a run made before a setting existed was trained with: its value then.
-BEFORE = {"routing": "paper"}
+IDENTITY = ("model", "latent", "groups", "routing", "kl_scale", "encoder_hidden",
+            "decoder_hidden", "model_betas", "model_seeds", "batch_size", "lr", "data")
+
+
+def before(config, key):
+    """What a run made before `key` was a setting was trained with: its value then."""
+    return {"routing": "paper", "kl_scale": [1.0] * len(config.get("groups", [])),
+            "encoder_hidden": list(ENCODER_HIDDEN),
+            "decoder_hidden": list(DECODER_HIDDEN)}.get(key)
 
 
 class UsageError(Exception):
@@ -60,6 +65,13 @@ def parse_args(argv):
                    "the encoder only through z_i (§4); none: the ablation, the plain gradient, "
                    "L_rec,i reaches z_1 .. z_i. For --model beta (one group) the two are the "
                    "same gradient, and only the default is accepted")
+    p.add_argument("--kl-scale", default=None, help="a KL weight per group, multiplying "
+                   "--beta: e.g. 2,1 weighs group 1's KL twice (docs/routing.md); None: all "
+                   "ones, the paper's loss")
+    p.add_argument("--encoder-hidden", default=",".join(map(str, ENCODER_HIDDEN)),
+                   help="widths of the encoder's hidden layers (the paper's: 1200,1200)")
+    p.add_argument("--decoder-hidden", default=",".join(map(str, DECODER_HIDDEN)),
+                   help="widths of the decoder's hidden layers (the paper's: 1200,1200,1200)")
     p.add_argument("--steps", type=int, default=5000, help="training steps (total, also when "
                    "resuming)")
     p.add_argument("--batch-size", type=int, default=64, help="images per step per model")
@@ -118,11 +130,27 @@ def make_config(a):
     if sum(groups) != a.latent:
         raise UsageError(f"--groups {a.groups} sums to {sum(groups)}, but --latent is "
                          f"{a.latent}; give sizes that sum to the latent size")
+    kl_scale = [1.0] * len(groups)
+    if a.kl_scale is not None:
+        kl_scale = _numbers(a.kl_scale, float, "--kl-scale", "2,1")
+        if (len(kl_scale) != len(groups) or not all(numpy.isfinite(kl_scale))
+                or min(kl_scale) <= 0):
+            raise UsageError(f"--kl-scale {a.kl_scale}: give one positive, finite number per "
+                             f"group ({len(groups)} for groups {','.join(map(str, groups))}), "
+                             f"e.g. --kl-scale {','.join(['1'] * len(groups))}")
+    hidden = {}
+    for part in ("encoder", "decoder"):
+        flag = f"--{part}-hidden"
+        widths = _numbers(getattr(a, f"{part}_hidden"), int, flag, "1200,1200")
+        if min(widths) < 1:
+            raise UsageError(f"{flag} widths must be positive integers, got "
+                             f"{getattr(a, f'{part}_hidden')}; e.g. {flag} 256,256")
+        hidden[f"{part}_hidden"] = widths
     seeds = list(range(a.seed, a.seed + a.seeds))
     config = {k: getattr(a, k) for k in ("model", "latent", "routing", "steps", "batch_size", "lr",
                                           "seed", "seeds", "gpu", "log_every",
                                           "checkpoint_every", "snapshot_every")}
-    config.update(groups=groups, betas=betas,
+    config.update(groups=groups, kl_scale=kl_scale, **hidden, betas=betas,
                   model_betas=[b for b in betas for _ in seeds],
                   model_seeds=[s for _ in betas for s in seeds],
                   data=os.path.abspath(a.data) if a.data else "renderer")
@@ -144,7 +172,14 @@ def default_out(config):
     seeds = f"s{s0}" if n == 1 else f"s{s0}-{s0 + n - 1}"
     groups = "-g" + ",".join(map(str, config["groups"])) if config["model"] == "grouped" else ""
     routing = "" if config["routing"] == "paper" else f"-routing-{config['routing']}"
-    return os.path.join("runs", f"{config['model']}-b{betas}{groups}{routing}-{seeds}")
+    scale = ("" if set(config["kl_scale"]) == {1.0}
+             else "-kl" + ",".join(f"{s:g}" for s in config["kl_scale"]))
+    widths = ""
+    for part in ("encoder", "decoder"):
+        if config[f"{part}_hidden"] != before(config, f"{part}_hidden"):
+            widths += f"-{part[0]}h" + ",".join(map(str, config[f"{part}_hidden"]))
+    return os.path.join("runs", f"{config['model']}-b{betas}{groups}{routing}{scale}{widths}"
+                        f"-{seeds}")
 
 
 def claim(out, resume):
@@ -172,8 +207,8 @@ def prepare_out(out, config, resume, overwrite, locked):
             remove_leftovers(out)
         arrays, state = load_checkpoint(out)
         old = read_json(os.path.join(out, CONFIG))
-        diffs = [f"{k}: run has {old.get(k, BEFORE.get(k))!r}, flags give {config[k]!r}"
-                 for k in IDENTITY if old.get(k, BEFORE.get(k)) != config[k]]
+        diffs = [f"{k}: run has {old.get(k, before(old, k))!r}, flags give {config[k]!r}"
+                 for k in IDENTITY if old.get(k, before(old, k)) != config[k]]
         if diffs:
             raise UsageError(f"--resume: the flags disagree with the run in {out} ("
                              + "; ".join(diffs) + "); repeat the run's flags, or use another --out")

@@ -34,7 +34,7 @@ except ImportError:         # not a POSIX system: no locks, as on a file system 
 import numpy
 
 from .backend import to_numpy
-from .vae import GroupedVAE
+from .vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE
 
 CONFIG, CHECKPOINT, LOG, SNAPSHOTS = "config.json", "checkpoint.npz", "log.csv", "snapshots"
 LOCK = ".lock"
@@ -226,7 +226,10 @@ def build_model(config, xp=numpy, dtype=numpy.float32):
     """A GroupedVAE shaped as `config` says (its weights still at their initial values)."""
     return GroupedVAE(groups=config["groups"], beta=config["model_betas"],
                       models=len(config["model_seeds"]), seed=config["model_seeds"],
-                      xp=xp, dtype=dtype, routing=config.get("routing", "paper"))
+                      xp=xp, dtype=dtype, routing=config.get("routing", "paper"),
+                      kl_scale=config.get("kl_scale"),
+                      encoder_hidden=config.get("encoder_hidden", ENCODER_HIDDEN),
+                      decoder_hidden=config.get("decoder_hidden", DECODER_HIDDEN))
 
 
 def load_params(model, arrays, where):

@@ -5,6 +5,9 @@ Z latent (6), G groups. Parameters: W (M, fan_in, fan_out), b (M, fan_out).
 
 The loss (paper eq. 8-11), per model:
     L = sum_i L_rec,i + beta * KL,   L_rec,i = BCE(x, decoder([z_1 .. z_i | 0 ... 0]))
+with an optional KL weight per group (kl_scale s, all ones in the paper): beta * sum_g s_g KL_g,
+where KL_g is the KL of group g's latents (docs/routing.md: what the routing does to each group
+is, to first order, such a weight).
 and its gradient is *routed* (paper §4): L_rec,i reaches the whole decoder but the encoder
 only through z_i. β-VAE is the case G = 1, where the routing is the ordinary gradient.
 routing="none" is the ablation: the same losses with their plain gradient, L_rec,i reaching
@@ -21,14 +24,15 @@ PIXELS = 64 * 64
 INIT_STREAM = 0   # random stream of a seed that draws initial weights (train.py uses others)
 # How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
 ROUTINGS = ("paper", "none")
+ENCODER_HIDDEN, DECODER_HIDDEN = (1200, 1200), (1200, 1200, 1200)   # the paper's widths (§5)
 
 
 class GroupedVAE:
     """M independent Grouped-VAEs (or β-VAEs, groups=(Z,)) trained in lockstep."""
 
     def __init__(self, groups=(3, 3), beta=1.0, models=1, seed=0, xp=numpy, dtype=numpy.float32,
-                 pixels=PIXELS, encoder_hidden=(1200, 1200), decoder_hidden=(1200, 1200, 1200),
-                 routing="paper"):
+                 pixels=PIXELS, encoder_hidden=ENCODER_HIDDEN, decoder_hidden=DECODER_HIDDEN,
+                 routing="paper", kl_scale=None):
         groups = tuple(int(g) for g in groups)
         if not groups or min(groups) < 1:
             raise ValueError(f"groups must be positive sizes, got {groups}; e.g. groups=(3, 3)")
@@ -45,6 +49,10 @@ class GroupedVAE:
         self.seeds = _per_model(seed, self.models, "seed", int)
         beta = _per_model(beta, self.models, "beta", float)
         self.beta = xp.asarray(beta, dtype=self.dtype)                     # (M,)
+        self.kl_scale = _kl_scale(kl_scale, groups)
+        # The scale of every latent column, its group's: (Z,). All ones multiplies by 1.0,
+        # which is exact, so the paper's loss and gradients come out bit for bit.
+        self.kl_dim_scale = xp.asarray(numpy.repeat(self.kl_scale, groups), dtype=self.dtype)
         self.encoder_sizes = (self.pixels, *encoder_hidden, 2 * self.latent)
         self.decoder_sizes = (self.latent, *decoder_hidden, self.pixels)
         self.params = {}
@@ -139,7 +147,8 @@ class GroupedVAE:
         kl_dim, kl_cache = kl_normal_forward(mu, logvar)                 # (M, B, Z)
         rec = nll.mean(axis=2)                                           # (M, G)  eq. 9
         kl = kl_dim.sum(axis=2).mean(axis=1)                             # (M,)    eq. 5
-        total = rec.sum(axis=1) + self.beta * kl                         # (M,)    eq. 10-11
+        kl_scaled = (kl_dim * self.kl_dim_scale).sum(axis=2).mean(axis=1)   # (M,)  sum_g s_g KL_g
+        total = rec.sum(axis=1) + self.beta * kl_scaled                  # (M,)    eq. 10-11
         losses = {"total": total, "rec": rec, "kl": kl, "kl_dim": kl_dim.mean(axis=1)}
         cache = (B, enc_caches, rep_cache, dec_caches, nll_cache, kl_cache)
         return losses, cache
@@ -181,8 +190,9 @@ class GroupedVAE:
         dmu, dlogvar = reparameterize_backward(dz, rep_cache)            # (M, B, Z) x2
         if kl_weight:
             # "The KL divergence remains the same, taking into account the entire latent
-            # vector": beta * KL reaches every group's mu and logvar.
-            dkl = xp.broadcast_to(self.beta[:, None, None] / B, (M, B, Z))   # (M, B, Z)
+            # vector": beta * KL reaches every group's mu and logvar (times its kl_scale).
+            dkl = xp.broadcast_to(self.beta[:, None, None] * self.kl_dim_scale / B,
+                                  (M, B, Z))                             # (M, B, Z)
             dmu_kl, dlogvar_kl = kl_normal_backward(dkl, kl_cache)
             dmu += dmu_kl
             dlogvar += dlogvar_kl
@@ -204,6 +214,17 @@ class GroupedVAE:
         losses, cache = self.forward(x, eps)
         grads, _, _, _ = self.backward(cache)
         return losses, grads
+
+
+def _kl_scale(kl_scale, groups):
+    """One positive, finite KL weight per group (G,) as floats; None: all ones (the paper)."""
+    if kl_scale is None:
+        return (1.0,) * len(groups)
+    scale = tuple(float(s) for s in numpy.atleast_1d(kl_scale))
+    if len(scale) != len(groups) or not all(numpy.isfinite(scale)) or min(scale) <= 0:
+        raise ValueError(f"kl_scale must be one positive, finite number per group "
+                         f"({len(groups)} for groups {groups}), got {kl_scale}")
+    return scale
 
 
 def _per_model(value, models, name, cast):
