@@ -1,12 +1,16 @@
-"""The routing ablation through train.py's command line: --routing is recorded, names the
-run, is part of what a resume must agree on, and shows in the routing report; runs made
-before the setting existed resume as the paper's routing."""
+"""The routing ablation through train.py's command line: --routing (and the per-group KL weight
+--kl-scale, and the widths --encoder-hidden / --decoder-hidden) are recorded, name the run, are
+part of what a resume must agree on, and show in the routing report; runs made before a setting
+existed resume with the paper's value."""
 import contextlib
 import csv
 import io
 import json
 import os
 import sys
+
+import numpy
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -75,3 +79,67 @@ def test_a_run_from_before_the_routing_setting_resumes_as_the_papers(tmp_path):
     assert [r["step"] for r in new] == ["1", "2", "3"]
     assert new[0]["grad_rec_2_to_own"] == "" and float(new[2]["grad_rec_2_to_own"]) > 0
     assert new[0]["total"] == old[0]["total"]
+
+
+NARROW = ["--encoder-hidden", "8,6", "--decoder-hidden", "5,7,9"]
+
+
+def test_kl_scale_and_widths_are_recorded_named_and_part_of_a_runs_identity(tmp_path):
+    out = tmp_path / "scaled"
+    code, stdout, err = run("--routing", "none", "--kl-scale", "2,1", *NARROW, "--steps", "2",
+                            "--explain", "--out", out, *FAST)
+    assert code == 0, err
+    config = json.loads((out / "config.json").read_text())
+    assert config["kl_scale"] == [2.0, 1.0]
+    assert config["encoder_hidden"] == [8, 6] and config["decoder_hidden"] == [5, 7, 9]
+    assert "KL scale per group 2,1," in stdout.splitlines()[0]
+    weights = numpy.load(out / "checkpoint.npz")
+    assert weights["param/encoder.0.W"].shape == (1, 4096, 8)
+    assert weights["param/decoder.2.W"].shape == (1, 7, 9)
+    for flags, difference in ((["--kl-scale", "3,1", *NARROW], "kl_scale: run has [2.0, 1.0]"),
+                              (["--kl-scale", "2,1", "--encoder-hidden", "8,8",
+                                "--decoder-hidden", "5,7,9"], "encoder_hidden: run has [8, 6]"),
+                              ([*NARROW], "kl_scale: run has [2.0, 1.0], flags give [1.0, 1.0]")):
+        code, _, err = run("--routing", "none", *flags, "--steps", "4", "--resume", "--out",
+                           out, *FAST)
+        assert code == 2 and difference in err, err
+    assert [r["step"] for r in rows(out)] == ["1", "2"]                 # nothing was touched
+    code, _, err = run("--routing", "none", "--kl-scale", "2,1", *NARROW, "--steps", "3",
+                       "--resume", "--out", out, *FAST)
+    assert code == 0, err
+    args = train.parse_args(["--routing", "none", "--kl-scale", "2,1", *NARROW])
+    assert train.default_out(train.make_config(args)) == os.path.join(
+        "runs", "grouped-b1-g3,3-routing-none-kl2,1-eh8,6-dh5,7,9-s0")
+    args = train.parse_args(["--kl-scale", "1,1", "--decoder-hidden", "1200,1200,1200"])
+    assert train.default_out(train.make_config(args)) == os.path.join("runs", "grouped-b1-g3,3-s0")
+
+
+def test_a_run_from_before_the_scale_and_width_settings_resumes_with_the_papers(tmp_path):
+    out = tmp_path / "old"
+    assert run("--steps", "2", "--out", out, *FAST)[0] == 0
+    config = json.loads((out / "config.json").read_text())
+    for key in ("kl_scale", "encoder_hidden", "decoder_hidden"):
+        del config[key]
+    (out / "config.json").write_text(json.dumps(config))
+    code, _, err = run("--steps", "3", "--resume", "--out", out, *FAST)
+    assert code == 0, err
+    code, _, err = run("--steps", "4", "--resume", "--kl-scale", "2,1", "--out", out, *FAST)
+    assert code == 2 and "kl_scale: run has [1.0, 1.0], flags give [2.0, 1.0]" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kl-scale", "2"], "--kl-scale 2: give one positive, finite number per group (2 for "
+                          "groups 3,3), e.g. --kl-scale 1,1"),
+    (["--kl-scale", "2,0"], "one positive, finite number per group"),
+    (["--kl-scale", "2,-1"], "one positive, finite number per group"),
+    (["--kl-scale", "inf,1"], "one positive, finite number per group"),
+    (["--kl-scale", "nan,1"], "one positive, finite number per group"),
+    (["--kl-scale", "2,x"], "--kl-scale must be a comma-separated list of numbers like 2,1"),
+    (["--encoder-hidden", "0,5"], "--encoder-hidden widths must be positive integers, got 0,5"),
+    (["--decoder-hidden", "5.5"], "--decoder-hidden must be a comma-separated list of numbers"),
+    (["--encoder-hidden", ""], "--encoder-hidden must be a comma-separated list of numbers"),
+])
+def test_bad_scale_or_widths_give_one_line(tmp_path, args, message):
+    code, _, err = run(*args, "--steps", "1", "--out", tmp_path / "bad", *FAST)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "bad").exists()

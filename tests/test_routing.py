@@ -53,3 +53,25 @@ def test_without_routing_nothing_is_blocked_and_it_reaches_the_earlier_groups():
     for k in range(4):
         numpy.testing.assert_array_equal(plain[:, col[f"decoder.{k}"]],
                                          paper[:, col[f"decoder.{k}"]])
+
+
+def test_the_report_shows_a_kl_scale_in_its_header_and_in_the_kl_row():
+    """beta*KL's row is the KL's gradient: a scale (2, 1, 3) doubles what reaches group 1's
+    mu and logvar and triples group 3's, and the header names the scale."""
+    rng = numpy.random.default_rng(0)
+    x = (rng.random((1, 5, 7)) < 0.4).astype(float)                      # (M, B, P)
+    eps = rng.standard_normal((1, 5, 4))                                  # (M, B, Z)
+    out = {}
+    for scale in (None, (2.0, 1.0, 3.0)):
+        model = GroupedVAE(groups=(1, 2, 1), pixels=7, encoder_hidden=(6, 5),
+                           decoder_hidden=(5, 4, 6), dtype=numpy.float64, kl_scale=scale)
+        out[scale] = routing_report(model, x, eps)
+    _, columns, plain, text = out[None]
+    _, _, scaled, scaled_text = out[(2.0, 1.0, 3.0)]
+    col = {c: k for k, c in enumerate(columns)}
+    assert "KL scale" not in text and "KL scale per group 2,1,3," in scaled_text
+    for j, s in enumerate((2.0, 1.0, 3.0)):
+        for v in ("mu", "logvar"):
+            c = col[f"{v} z{j + 1}"]
+            assert scaled[3, c] == pytest.approx(s * plain[3, c], rel=1e-12)
+    numpy.testing.assert_array_equal(scaled[:3], plain[:3])     # the L_rec rows are unchanged

@@ -11,9 +11,9 @@ from tinyvae.gradcheck import check_gradients
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
 
 
-def tiny_model(groups, models=1, seed=0, beta=1.0, xp=numpy, routing="paper"):
+def tiny_model(groups, models=1, seed=0, beta=1.0, xp=numpy, routing="paper", kl_scale=None):
     return GroupedVAE(groups=groups, models=models, seed=seed, beta=beta, xp=xp,
-                      routing=routing, **TINY)
+                      routing=routing, kl_scale=kl_scale, **TINY)
 
 
 def batch(model, B=4, seed=1):
@@ -23,8 +23,9 @@ def batch(model, B=4, seed=1):
     return x, eps
 
 
-def reference_losses(params, x, eps, groups, beta, frozen_z=None):
-    """Eq. 8-11 written directly for one model (index 0 of every parameter).
+def reference_losses(params, x, eps, groups, beta, frozen_z=None, kl_scale=None):
+    """Eq. 8-11 written directly for one model (index 0 of every parameter); with kl_scale
+    (G,), the KL returned is sum_g s_g KL_g, each group's KL weighted.
 
     With `frozen_z`, decoding i sees [frozen z_1 .. z_(i-1) | live z_i | 0]: the routed
     surrogate whose ordinary gradient is the paper's routed gradient."""
@@ -48,8 +49,10 @@ def reference_losses(params, x, eps, groups, beta, frozen_z=None):
         p = 1 / (1 + numpy.exp(-mlp("decoder", zin, numpy.tanh)))
         rec.append(-(x[0] * numpy.log(p) + (1 - x[0]) * numpy.log(1 - p)).sum(1).mean())
         start = end
-    kl = (0.5 * (mu ** 2 + numpy.exp(logvar) - 1 - logvar)).sum(1).mean()
-    return numpy.array(rec), kl, z, h
+    kl_dims = 0.5 * (mu ** 2 + numpy.exp(logvar) - 1 - logvar)           # (B, Z)
+    if kl_scale is not None:
+        kl_dims = kl_dims * numpy.repeat(kl_scale, groups)                # group g's s_g
+    return numpy.array(rec), kl_dims.sum(1).mean(), z, h
 
 
 def assert_away_from_relu_kinks(model, x):
@@ -222,3 +225,68 @@ def test_routing_changes_the_encoder_only_by_what_it_blocks(groups):
 def test_unknown_routing_is_refused():
     with pytest.raises(ValueError, match="routing must be one of"):
         GroupedVAE(routing="off", **TINY)
+
+
+# ---- the KL weight per group (kl_scale): beta * sum_g s_g KL_g -----------------------------
+
+@pytest.mark.parametrize("groups, scale", [((2, 2), (2.0, 1.0)), ((1, 2, 1), (3.0, 0.5, 2.0))])
+def test_kl_scale_forward_weighs_each_groups_kl(groups, scale):
+    model = tiny_model(groups, beta=1.5, kl_scale=scale)
+    x, eps = batch(model)
+    losses, _ = model.forward(x, eps)
+    rec, kl, _, _ = reference_losses(model.params, x, eps, groups, 1.5)
+    _, kl_scaled, _, _ = reference_losses(model.params, x, eps, groups, 1.5, kl_scale=scale)
+    assert not numpy.isclose(kl, kl_scaled)
+    numpy.testing.assert_allclose(losses["kl"][0], kl, rtol=1e-12)      # the KL itself
+    numpy.testing.assert_allclose(losses["total"][0], rec.sum() + 1.5 * kl_scaled, rtol=1e-12)
+
+
+@pytest.mark.parametrize("groups, scale", [((2, 2), (2.0, 1.0)), ((1, 2, 1), (3.0, 0.5, 2.0))])
+def test_kl_scale_gradients_under_both_routings(groups, scale):
+    """routing "none": every gradient is the plain gradient of the scaled total loss; the
+    paper's routing: the gradient of its routed surrogate with the scaled KL."""
+    plain = tiny_model(groups, beta=1.5, routing="none", kl_scale=scale)
+    x, eps = batch(plain)
+    assert_away_from_relu_kinks(plain, x)
+    _, grads = plain.loss_and_grads(x, eps)
+    check_gradients(_total(plain, x, eps), plain.params, grads, rtol=1e-6)
+
+    routed = tiny_model(groups, beta=1.5, kl_scale=scale)
+    _, grads = routed.loss_and_grads(x, eps)
+    _, _, z0, _ = reference_losses(routed.params, x, eps, groups, 1.5)
+
+    def surrogate():
+        rec, kl, _, _ = reference_losses(routed.params, x, eps, groups, 1.5, frozen_z=z0,
+                                         kl_scale=scale)
+        return float(rec.sum() + 1.5 * kl)
+    check_gradients(surrogate, routed.params, grads, rtol=1e-6)
+
+
+@pytest.mark.parametrize("routing", ["paper", "none"])
+def test_kl_scale_of_ones_is_the_papers_loss_bit_for_bit(routing):
+    """All ones multiplies by 1.0, which is exact: the same losses and gradients as without
+    a scale, and the KL's gradient is beta / B times mu exactly as before the setting."""
+    for dtype in (numpy.float32, numpy.float64):
+        kw = {**TINY, "dtype": dtype}
+        a = GroupedVAE(groups=(1, 2, 1), beta=2.5, routing=routing, **kw)
+        b = GroupedVAE(groups=(1, 2, 1), beta=2.5, routing=routing, kl_scale=(1, 1, 1), **kw)
+        x, eps = batch(a)
+        la, ga = a.loss_and_grads(x, eps)
+        ga = {k: g.copy() for k, g in ga.items()}
+        lb, gb = b.loss_and_grads(x, eps)
+        for k in ga:
+            numpy.testing.assert_array_equal(ga[k], gb[k])
+        numpy.testing.assert_array_equal(la["total"], lb["total"])
+        numpy.testing.assert_array_equal(
+            lb["total"], lb["rec"].sum(axis=1) + b.beta * lb["kl"])   # eq. 10-11 as before
+        _, cache = b.forward(x, eps)
+        _, dmu, _, _ = b.backward(cache, rec_weights=numpy.zeros(3), kl_weight=True)
+        mu, _ = b.encode(x)
+        numpy.testing.assert_array_equal(dmu, b.beta[:, None, None] / x.shape[1] * mu)
+
+
+@pytest.mark.parametrize("scale", [(1.0,), (1, 2, 3), (0, 1), (-1, 1), (numpy.inf, 1),
+                                   (numpy.nan, 1)])
+def test_bad_kl_scale_is_refused(scale):
+    with pytest.raises(ValueError, match="one positive, finite number per group"):
+        GroupedVAE(groups=(2, 2), kl_scale=scale, **TINY)

@@ -54,9 +54,12 @@ def _format(model, rows, columns, norms):
     def cell(v):
         return "0" if v == 0 else f"{v:.3g}"
     width = 2 + max(len(c) for c in columns)
+    # A KL weight per group shows in the header (and in beta*KL's row, which it scales).
+    scale = ("" if set(model.kl_scale) == {1.0}
+             else ", KL scale per group " + ",".join(f"{s:g}" for s in model.kl_scale))
     lines = [f"Routing report: gradient norm each loss term sends into each block "
-             f"(groups {model.groups}, beta {to_numpy(model.beta).tolist()}, {model.models} "
-             f"model(s), routing {model.routing!r}); 0 means exactly zero.",
+             f"(groups {model.groups}, beta {to_numpy(model.beta).tolist()}{scale}, "
+             f"{model.models} model(s), routing {model.routing!r}); 0 means exactly zero.",
              f"{'':>10}" + "".join(f"{c:>{width}}" for c in columns)]
     for r, row in zip(rows, norms):
         lines.append(f"{r:>10}" + "".join(f"{cell(v):>{width}}" for v in row))
