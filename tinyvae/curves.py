@@ -4,7 +4,8 @@
 exactly as it scores a finished run. Drawn here: the test reconstruction loss, MIG (eq. 12)
 and the MIC (eq. 13) of posX and posY with the first three dimensions, the Figure 1 claim, in
 one colour per configuration; thin lines are seeds, the thick line their mean, dashed lines
-the paper's Table 1 value. They show where a number of steps stops paying.
+the paper's Table 1 value; and each group's footprint (report.footprint), its test KL against
+steps. They show where a number of steps stops paying.
 
 Shapes: S snapshot steps, K factors.
 """
@@ -12,8 +13,8 @@ import os
 
 import numpy
 
-from .report import (config_key, config_label, paper_values, plt, save_figure, score_row,
-                     write_csv)
+from .report import (config_key, config_label, footprint, paper_values, plt, save_figure,
+                     score_row, write_csv)
 
 POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts first
 
@@ -45,7 +46,7 @@ def figure(records, factors, path):
               ("MIG (eq. 12)", lambda r: r["mig"], lambda paper: paper[0]),
               ("MIC of posX, posY with z1-z3 (mean)", lambda r: _position_mic(r, factors),
                lambda paper: None))
-    fig, axes = plt.subplots(1, 3, figsize=(14, 3.8), layout="constrained")
+    fig, axes = plt.subplots(1, 4, figsize=(18, 3.8), layout="constrained")
     for c, (label, seeds) in enumerate(by_configuration(records).items()):
         color = f"C{c}"
         trials = list(seeds.values())
@@ -55,14 +56,17 @@ def figure(records, factors, path):
             for t in trials:
                 ax.plot([r["step"] for r in t], [value(r) for r in t], color=color, lw=0.7,
                         alpha=0.5)
-            # the mean over the seeds that reached each step
-            steps = sorted({r["step"] for t in trials for r in t})               # (S,)
-            mean = [numpy.mean([value(r) for t in trials for r in t if r["step"] == s])
-                    for s in steps]                                              # (S,)
+            steps, mean = _mean_by_step(trials, value)
             ax.plot(steps, mean, color=color, lw=2, marker="o", ms=3,
                     label=f"{label} (n={len(trials)})")
             if paper is not None and paper_value(paper) is not None:
                 ax.axhline(paper_value(paper), color=color, ls="--", lw=1)
+        # Each group's KL, mean over seeds: group 1 solid, 2 dashed, later ones dotted.
+        for g in range(len(first["groups"])):
+            steps, mean = _mean_by_step(trials, lambda r: footprint(r)["kl"][g])
+            axes[3].plot(steps, mean, color=color, lw=1.5, ls=("-", "--", ":")[min(g, 2)],
+                         label=f"{label}: group {g + 1}" if len(first["groups"]) > 1 else label)
+    panels += (("test KL per group (nats)", None, None),)
     for ax, (title, _, _) in zip(axes, panels):
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("training step")
@@ -70,29 +74,50 @@ def figure(records, factors, path):
     axes[0].set_yscale("log")
     axes[2].axhline(0, color="gray", lw=0.8)
     axes[0].legend(fontsize=7)
+    axes[3].legend(fontsize=6)
     fig.suptitle("Learning curves on the fixed test images (dashed: the paper's Table 1)",
                  fontsize=9)
     save_figure(fig, path)
+
+
+def _mean_by_step(trials, value):
+    """The steps (S,) any seed reached and the mean over the seeds that reached each (S,)."""
+    steps = sorted({r["step"] for t in trials for r in t})                       # (S,)
+    return steps, [numpy.mean([value(r) for t in trials for r in t if r["step"] == s])
+                   for s in steps]                                               # (S,)
 
 
 def curves_markdown(records, factors, protocol):
     """Mean test reconstruction loss and MIG per configuration (columns) at each step (rows)."""
     configs = by_configuration(records)
     steps = sorted({r["step"] for r in records})
-    lines = ["| step | " + " | ".join(configs) + " |", "|---:|" + "---:|" * len(configs)]
-    for s in steps:
-        cells = []
-        for seeds in configs.values():
-            at = [r for t in seeds.values() for r in t if r["step"] == s]
-            cells.append("—" if not at else
-                         f"{numpy.mean([r['rec_loss_full'] for r in at]):.1f} / "
-                         f"{numpy.mean([r['mig'] for r in at]):.3f} / "
-                         f"{numpy.mean([_position_mic(r, factors) for r in at]):.2f}")
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
-    lines += ["", "Learning curves: test reconstruction loss (nats per image) / MIG / MIC of "
-              f"posX and posY with z1-z3, means over seeds ({protocol['bins']} bins, "
-              f"{protocol['n_images']} test images).", ""]
-    return "\n".join(lines)
+    header = ["| step | " + " | ".join(configs) + " |", "|---:|" + "---:|" * len(configs)]
+
+    def table(cell):
+        lines = list(header)
+        for s in steps:
+            cells = []
+            for seeds in configs.values():
+                at = [r for t in seeds.values() for r in t if r["step"] == s]
+                cells.append("—" if not at else cell(at))
+            lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        return lines
+
+    def scores(at):
+        return (f"{numpy.mean([r['rec_loss_full'] for r in at]):.1f} / "
+                f"{numpy.mean([r['mig'] for r in at]):.3f} / "
+                f"{numpy.mean([_position_mic(r, factors) for r in at]):.2f}")
+
+    def kl_per_group(at):
+        return " / ".join(f"{v:.1f}" for v in numpy.mean([footprint(r)["kl"] for r in at], 0))
+
+    return "\n".join(
+        table(scores) + ["", "Learning curves: test reconstruction loss (nats per image) / MIG / "
+                         f"MIC of posX and posY with z1-z3, means over seeds ({protocol['bins']} "
+                         f"bins, {protocol['n_images']} test images).", ""]
+        + table(kl_per_group) + ["", "The footprint: test KL of each group's latents (nats, g1 "
+                                 "/ g2 / ...), means over seeds; curves.csv has every seed's "
+                                 "KL, active latents and L_rec,i per group.", ""])
 
 
 def write_curves(records, protocol, out_dir):

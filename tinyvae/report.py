@@ -1,8 +1,13 @@
 """The paper's Table 1, Figures 1-2 and MI heat maps, from the models evaluate.py scored.
 
-A configuration is one (model, groups, beta, routing, steps); its trials are its seeds. Columns
-follow the paper: Grouped-VAE first (the routing ablation, "grouped, no routing", beside it),
-then β-VAE by increasing β. Runs scored before the routing was a setting count as "paper".
+A configuration is one (model, groups, beta, routing, KL scale per group, widths, steps); its
+trials are its seeds. Columns follow the paper: Grouped-VAE first (the routing ablation,
+"grouped, no routing", beside it), then β-VAE by increasing β. Runs scored before a setting
+existed count as its default (the paper's routing, KL scale all ones, 1200-wide networks).
+
+Beside the scores, each report shows every group's *footprint* (docs/routing.md): the test
+KL of its latents (nats; the information it carries, eq. 5 summed over the group), how many
+of them are active, and each prefix's reconstruction loss L_rec,i (eq. 8-9).
 
 Shapes: C configurations, T trials of one configuration, Z latent, K factors.
 """
@@ -14,6 +19,8 @@ import matplotlib
 matplotlib.use("Agg")                      # files only: no display is needed or assumed
 import matplotlib.pyplot as plt            # noqa: E402
 import numpy                               # noqa: E402
+
+from .vae import DECODER_HIDDEN, ENCODER_HIDDEN   # noqa: E402
 
 # The paper's Table 1: (average MIG, average reconstruction loss) of its four configurations,
 # all with latent size 6; Grouped-VAE has two groups of 3 and β = 1.
@@ -42,34 +49,60 @@ def configurations(records):
         key = config_key(r) + (r["step"],)
         by_key.setdefault(key, []).append(r)
     keys = sorted(by_key)
-    labels = [config_label(*key[:4]) for key in keys]
+    labels = [config_label(*key[:-1]) for key in keys]
     # The same model trained for different lengths is two configurations: name the steps.
-    labels = [f"{label} ({key[3]} steps)" if labels.count(label) > 1 else label
+    labels = [f"{label} ({key[-1]} steps)" if labels.count(label) > 1 else label
               for label, key in zip(labels, keys)]
     return [(label, by_key[key]) for label, key in zip(labels, keys)]
 
 
 def config_key(r):
-    """(is β-VAE, β, groups, unrouted) of a run's record: what makes two runs one
-    configuration. Sorted, the keys give the paper's column order (Grouped-VAE first, its
-    routing ablation next to it, then β-VAE by β)."""
-    return (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]),
-            r.get("routing", "paper") != "paper")
+    """(is β-VAE, β, groups, unrouted, KL scale per group, (encoder, decoder) widths) of a
+    run's record: what makes two runs one configuration. Sorted, the keys give the paper's
+    column order (Grouped-VAE first, its routing ablation next to it, then β-VAE by β)."""
+    groups = tuple(r["groups"])
+    return (r["model"] != "grouped", float(r["beta"]), groups,
+            r.get("routing", "paper") != "paper",
+            tuple(float(s) for s in r.get("kl_scale", [1.0] * len(groups))),
+            (tuple(r.get("encoder_hidden", ENCODER_HIDDEN)),
+             tuple(r.get("decoder_hidden", DECODER_HIDDEN))))
 
 
-def config_label(beta_vae, beta, groups, unrouted=False):
+def config_label(beta_vae, beta, groups, unrouted=False, kl_scale=None, widths=None):
     if beta_vae:
-        return f"β-VAE β={beta:g}" + ("" if groups == (6,) else f" Z={groups[0]}")
-    return ("grouped" + ("" if groups == (3, 3) else " " + "+".join(map(str, groups)))
-            + ("" if beta == 1 else f" β={beta:g}") + (", no routing" if unrouted else ""))
+        label = f"β-VAE β={beta:g}" + ("" if groups == (6,) else f" Z={groups[0]}")
+    else:
+        label = ("grouped" + ("" if groups == (3, 3) else " " + "+".join(map(str, groups)))
+                 + ("" if beta == 1 else f" β={beta:g}") + (", no routing" if unrouted else ""))
+    if kl_scale and set(kl_scale) != {1.0}:
+        label += ", KL scale " + ",".join(f"{s:g}" for s in kl_scale)
+    if widths and widths != (ENCODER_HIDDEN, DECODER_HIDDEN):
+        both = set(widths[0] + widths[1])
+        label += (f", H={both.pop()}" if len(both) == 1 else
+                  ", H=" + ",".join(map(str, widths[0])) + "/" + ",".join(map(str, widths[1])))
+    return label
 
 
 def paper_values(r):
     """(MIG, reconstruction loss) of the paper's Table 1 for a record's configuration, or
-    None: the paper reports four configurations, all with its routing."""
-    if config_key(r)[3]:                          # the routing ablation
+    None: the paper reports four configurations, all with its routing, loss and widths."""
+    _, _, groups, unrouted, kl_scale, widths = config_key(r)
+    if unrouted or set(kl_scale) != {1.0} or widths != (ENCODER_HIDDEN, DECODER_HIDDEN):
         return None
-    return PAPER.get((r["model"], tuple(r["groups"]), float(r["beta"])))
+    return PAPER.get((r["model"], groups, float(r["beta"])))
+
+
+def footprint(r):
+    """A model's footprint per group (G,) each: the test KL of the group's latents (nats),
+    its active latents (those of the record's active_dims), and L_rec,i of each prefix."""
+    ends = numpy.cumsum(r["groups"])                                     # (G,)
+    starts = ends - numpy.asarray(r["groups"])                           # (G,)
+    kl = numpy.asarray(r["kl_per_dim"])                                  # (Z,)
+    active = numpy.asarray(r["active_dims"])                             # (A,)
+    return {"kl": numpy.array([kl[a:b].sum() for a, b in zip(starts, ends)]),
+            "active": numpy.array([((active >= a) & (active < b)).sum()
+                                   for a, b in zip(starts, ends)]),
+            "rec": numpy.asarray(r["rec_loss_prefix"], dtype=float)}
 
 
 def headline(r, score):
@@ -95,6 +128,12 @@ def table1(configs):
                      "mig_mean": mig.mean(), "mig_std": _std(mig),
                      "rec_loss_mean": rec.mean(), "rec_loss_std": _std(rec),
                      "paper_mig": paper_mig, "paper_rec_loss": paper_rec})
+        prints = [footprint(t) for t in trials]
+        for part, name in (("kl", "kl_g"), ("active", "active_g"), ("rec", "rec_")):
+            values = numpy.array([p[part] for p in prints])               # (T, G)
+            for i in range(values.shape[1]):
+                rows[-1].update({f"{name}{i + 1}_mean": values[:, i].mean(),
+                                 f"{name}{i + 1}_std": _std(values[:, i])})
         for name in scored:
             if all(name in t for t in trials):
                 values = numpy.array([headline(t, name) for t in trials])          # (T,)
@@ -103,6 +142,16 @@ def table1(configs):
                 mean = std = None                    # "—": some trial lacks the score
             rows[-1].update({f"{name}_mean": mean, f"{name}_std": std})
     return rows
+
+
+def _per_group(row, name, spec, suffix="_mean"):
+    """'a / b / ...' of one footprint quantity of a row (row[name + '1' + suffix], ...),
+    group by group: Table 1's means, or a trial's values (suffix '')."""
+    values, i = [], 1
+    while f"{name}{i}{suffix}" in row:
+        values.append(format(row[f"{name}{i}{suffix}"], spec))
+        i += 1
+    return " / ".join(values)
 
 
 def _std(values):
@@ -129,6 +178,9 @@ def table1_markdown(rows, protocol):
              [cell(r["rec_loss_mean"], r["rec_loss_std"], 1) for r in rows]),
         *[line(title, [cell(r[f"{name}_mean"], r[f"{name}_std"], 3) for r in rows])
           for name, title, *_ in scored],
+        line("KL per group (nats)", [_per_group(r, "kl_g", ".1f") for r in rows]),
+        line("active latents per group", [_per_group(r, "active_g", ".1f") for r in rows]),
+        line("L_rec,i per prefix (nats)", [_per_group(r, "rec_", ".1f") for r in rows]),
         line("trials (seeds)", [str(r["trials"]) for r in rows]),
         line("steps", [str(r["steps"]) for r in rows]),
         line("paper: Average MIG", [cell(r["paper_mig"], None, 3) for r in rows]),
@@ -138,7 +190,11 @@ def table1_markdown(rows, protocol):
         f"Table 1: mean ± standard deviation over trials (seeds) of MIG (eq. 12; "
         f"{protocol['bins']} bins, {protocol['n_images']} test images) and of the test "
         "reconstruction loss per image (BCE summed over pixels, decoded from the encoder "
-        "means, full latent)." + scores_caption([row[0] for row in scored], protocol)
+        "means, full latent). Footprint rows, means over trials, a value per group (\"g1 / "
+        "g2 / ...\"; standard deviations in table1.csv): the test KL of each group's latents "
+        f"(nats), its active latents (mean KL over {protocol['active_threshold_nats']} nats), and "
+        "L_rec,i, the test reconstruction loss decoded from the prefix z_1 .. z_i (eq. 8)."
+        + scores_caption([row[0] for row in scored], protocol)
         + " Paper rows: the paper's Table 1, where the configuration is one "
         "of its four (grouped 3+3 β=1, β-VAE β=1, 5, 10; latent 6)."
         + (f" No published values of {', '.join(row[3] for row in scored)}: {NO_PUBLISHED}."
@@ -177,10 +233,14 @@ def scores_caption(names, protocol):
 def score_row(label, r, factors):
     """One model's scores as a flat row: its seed and step, reconstruction loss, MIG, and the
     MIC of every factor with the first three dimensions (Figure 1's dots, as numbers)."""
+    fp = footprint(r)
     return {"configuration": label, "seed": r["seed"], "step": r["step"],
             "rec_loss_full": r["rec_loss_full"], "mig": r["mig"],
             **{f"mic_first3_{f}": r["mic_first3"][k] for k, f in enumerate(factors)},
-            "active_dims": len(r["active_dims"])}
+            "active_dims": len(r["active_dims"]),
+            **{f"kl_g{i + 1}": v for i, v in enumerate(fp["kl"])},
+            **{f"active_g{i + 1}": int(v) for i, v in enumerate(fp["active"])},
+            **{f"rec_{i + 1}": v for i, v in enumerate(fp["rec"])}}
 
 
 def trial_rows(configs, factors):
@@ -193,19 +253,28 @@ def trials_markdown(rows, factors):
     shown = [f for f in FIGURE1_FIRST if f in factors] + [f for f in factors
                                                           if f not in FIGURE1_FIRST]
     lines = ["| configuration | seed | " + " | ".join(f"MIC {f}" for f in shown)
-             + " | MIG | rec. loss | active dims |", "|---|---:|" + "---:|" * (len(shown) + 3)]
+             + " | MIG | rec. loss | KL per group | active per group | L_rec,i |",
+             "|---|---:|" + "---:|" * (len(shown) + 5)]
     for r in rows:
         lines.append(f"| {r['configuration']} | {r['seed']} | "
                      + " | ".join(f"{r['mic_first3_' + f]:+.2f}" for f in shown)
-                     + f" | {r['mig']:.3f} | {r['rec_loss_full']:.1f} | {r['active_dims']} |")
+                     + f" | {r['mig']:.3f} | {r['rec_loss_full']:.1f} | "
+                     + " | ".join(_per_group(r, name, spec, "") for name, spec in
+                                  (("kl_g", ".1f"), ("active_g", "d"), ("rec_", ".1f"))) + " |")
     return "\n".join(lines + ["", "Every trial: MIC (eq. 13) of each factor with z1-z3 (the "
                                "dots of Figure 1), MIG (eq. 12), test reconstruction loss, and "
-                               "the number of active dimensions (mean KL over 0.1 nats).", ""])
+                               "each group's footprint, g1 / g2 / ...: the test KL of its "
+                               "latents (nats), its active latents (mean KL over 0.1 nats), "
+                               "and L_rec,i decoded from the prefix z_1 .. z_i.", ""])
+
 
 
 def write_csv(path, rows):
+    # Configurations with more groups have more footprint columns: the union, in first-seen
+    # order; a group a configuration does not have is an empty cell.
+    fields = list(dict.fromkeys(k for r in rows for k in r))
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
         writer.writeheader()
         writer.writerows([{k: "" if v is None else v for k, v in r.items()} for r in rows])
 
@@ -268,6 +337,24 @@ def figure2(configs, rows, path):
     save_figure(fig, path)
 
 
+def footprint_figure(configs, path):
+    """Beside Figure 1: the test KL of each group's latents (nats), a panel per group
+    position, a dot per trial, for every configuration that has that many groups."""
+    G = max(len(trials[0]["groups"]) for _, trials in configs)
+    fig, axes = plt.subplots(1, G, sharey=True, squeeze=False,
+                             figsize=(1.2 + G * (0.55 * len(configs) + 1.0), 3.6))
+    for g, ax in enumerate(axes[0]):
+        shown = [(label, trials) for label, trials in configs if len(trials[0]["groups"]) > g]
+        _columns(ax, [label for label, _ in shown],
+                 [[footprint(t)["kl"][g] for t in trials] for _, trials in shown])
+        ax.set_title(f"group {g + 1}", fontsize=10)
+    axes[0, 0].set_ylabel("test KL of the group's latents (nats)")
+    axes[0, -1].legend(fontsize=7, loc="best")
+    fig.suptitle("The routing's footprint: what each group encodes (its KL), per trial",
+                 fontsize=9)
+    save_figure(fig, path)
+
+
 def mi_heatmaps(configs, factor_names, path):
     """Per configuration, the MI matrix normalized by each factor's entropy, I(z_j; f_k) /
     H(f_k) in [0, 1], averaged over its trials."""
@@ -302,8 +389,8 @@ def save_figure(fig, path):
 
 
 def write_report(records, protocol, out_dir):
-    """Write table1.md, table1.csv, trials.md, trials.csv, figure1_mic.png, figure2_mig.png
-    and mi_heatmaps.png to out_dir; return Table 1 as Markdown."""
+    """Write table1.md, table1.csv, trials.md, trials.csv, figure1_mic.png, figure2_mig.png,
+    footprint_kl.png and mi_heatmaps.png to out_dir; return Table 1 as Markdown."""
     os.makedirs(out_dir, exist_ok=True)
     configs = configurations(records)
     rows = table1(configs)
@@ -317,5 +404,6 @@ def write_report(records, protocol, out_dir):
         f.write(trials_markdown(per_trial, protocol["factors"]))
     figure1(configs, protocol["factors"], os.path.join(out_dir, "figure1_mic.png"))
     figure2(configs, rows, os.path.join(out_dir, "figure2_mig.png"))
+    footprint_figure(configs, os.path.join(out_dir, "footprint_kl.png"))
     mi_heatmaps(configs, protocol["factors"], os.path.join(out_dir, "mi_heatmaps.png"))
     return markdown

@@ -1,0 +1,103 @@
+"""The routing's footprint in the reports: each group's test KL, active latents and prefix
+reconstruction loss, from the records evaluate.py writes (a small fixture of them here), in
+Table 1, trials.md/csv, the footprint figure and the learning curves; configurations told
+apart by their KL scale and widths."""
+import csv
+
+import numpy
+import pytest
+from PIL import Image
+
+from tinyvae.curves import curves_markdown, write_curves
+from tinyvae.report import config_key, config_label, footprint, paper_values, write_report
+
+FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
+PROTOCOL = {"bins": 20, "n_images": 100, "factors": FACTORS, "active_threshold_nats": 0.1}
+
+
+def record(seed, groups=(3, 3), kl=(4.0, 3.0, 2.0, 0.5, 0.05, 0.0), rec=(150.0, 140.0),
+           step=1500, **setting):
+    """One model's record as evaluate.py writes it (the fields the report reads)."""
+    kl = numpy.asarray(kl, dtype=float) + 0.01 * seed                    # (Z,)
+    rng = numpy.random.default_rng(seed)
+    return {"seed": seed, "beta": setting.pop("beta", 1.0), "model": "grouped",
+            "groups": list(groups), "step": step, "mig": 0.05 + 0.01 * seed,
+            "mic_first3": rng.uniform(-0.3, 0.3, len(FACTORS)).tolist(),
+            "mi": rng.uniform(0, 1, (len(kl), len(FACTORS))).tolist(),
+            "entropy": [1.1, 1.8, 3.7, 3.5, 3.5],
+            "kl_per_dim": kl.tolist(), "active_dims": numpy.flatnonzero(kl > 0.1).tolist(),
+            "rec_loss_prefix": [r + seed for r in rec], "rec_loss_full": rec[-1] + seed,
+            **setting}
+
+
+def test_footprint_sums_each_groups_kl_and_counts_its_active_latents():
+    r = record(0, groups=(1, 2, 3), kl=(4.0, 3.0, 0.05, 2.0, 0.0, 0.2), rec=(9.0, 8.0, 7.0))
+    fp = footprint(r)
+    numpy.testing.assert_allclose(fp["kl"], [4.0, 3.05, 2.2])
+    assert fp["active"].tolist() == [1, 1, 2]           # 0.05 and 0.0 are under 0.1 nats
+    assert fp["rec"].tolist() == [9.0, 8.0, 7.0]
+
+
+def test_configurations_differ_by_kl_scale_and_widths_and_say_so():
+    plain = record(0, routing="none")
+    scaled = record(0, routing="none", kl_scale=[2.0, 1.0])
+    narrow = record(0, encoder_hidden=[256, 256], decoder_hidden=[256, 256, 256])
+    mixed = record(0, encoder_hidden=[64, 32], decoder_hidden=[256, 256, 256])
+    keys = [config_key(r) for r in (plain, scaled, narrow, mixed)]
+    assert len(set(keys)) == 4
+    assert config_key(plain) == config_key(record(0, routing="none", kl_scale=[1.0, 1.0],
+                                                  encoder_hidden=[1200, 1200]))
+    assert [config_label(*k) for k in keys] == [
+        "grouped, no routing", "grouped, no routing, KL scale 2,1", "grouped, H=256",
+        "grouped, H=64,32/256,256,256"]
+    # the paper's Table 1 stands beside its own configuration only
+    assert paper_values(record(0)) == (0.023, 49.1)
+    assert paper_values(scaled) is None and paper_values(narrow) is None
+
+
+@pytest.fixture
+def records():
+    two = [record(s) for s in range(3)] + [record(s, routing="none", kl=(5, 5, 5, 0.5, 0, 0))
+                                           for s in range(2)]
+    six = [record(s, groups=(1,) * 6, kl=(6, 2, 0.05, 0, 0, 0), rec=(9, 8, 7, 7, 7, 7),
+                  beta=4.0, encoder_hidden=[256, 256], decoder_hidden=[256, 256, 256])
+           for s in range(2)]
+    return two + six
+
+
+def test_table_1_and_trials_carry_every_groups_footprint(records, tmp_path):
+    markdown = write_report(records, PROTOCOL, tmp_path)
+    lines = {line.split(" | ")[0]: line for line in markdown.splitlines()}
+    # columns: grouped, grouped no routing, grouped 1+1+1+1+1+1 β=4 (H=256)
+    assert lines["| KL per group (nats)"] == (
+        "| KL per group (nats) | 9.0 / 0.6 | 15.0 / 0.5 | 6.0 / 2.0 / 0.1 / 0.0 / 0.0 / 0.0 |")
+    assert lines["| active latents per group"] == (
+        "| active latents per group | 3.0 / 1.0 | 3.0 / 1.0 | 1.0 / 1.0 / 0.0 / 0.0 / 0.0 / 0.0 |")
+    assert lines["| L_rec,i per prefix (nats)"].startswith(
+        "| L_rec,i per prefix (nats) | 151.0 / 141.0 | 150.5 / 140.5 | 9.5 / 8.5 / 7.5")
+    with open(tmp_path / "table1.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert float(rows[0]["kl_g1_std"]) == pytest.approx(numpy.std([9.0, 9.03, 9.06], ddof=1))
+    assert rows[0]["kl_g6_mean"] == "" and float(rows[2]["kl_g6_mean"]) == pytest.approx(0.01 / 2)
+    assert rows[2]["configuration"] == "grouped 1+1+1+1+1+1 β=4, H=256"
+    with open(tmp_path / "trials.csv", newline="") as f:
+        trials = list(csv.DictReader(f))
+    assert float(trials[1]["kl_g1"]) == pytest.approx(9.03)
+    assert trials[1]["active_g2"] == "1" and trials[1]["rec_2"] == "141.0"
+    assert trials[0]["kl_g3"] == "" and trials[-1]["rec_6"] == "8.0"    # seed 1: 7 + 1
+    text = (tmp_path / "trials.md").read_text()
+    assert "| grouped | 1 | " in text and "| 9.0 / 0.6 | 3 / 1 | 151.0 / 141.0 |" in text
+    with Image.open(tmp_path / "footprint_kl.png") as image:
+        assert image.format == "PNG" and image.size[0] > 3 * image.size[1]   # six panels
+
+
+def test_learning_curves_carry_each_groups_kl(records, tmp_path):
+    early = [dict(r, step=500, kl_per_dim=[v / 2 for v in r["kl_per_dim"]]) for r in records]
+    markdown = curves_markdown(records + early, FACTORS, PROTOCOL)
+    kl_table = markdown.split("The footprint")[0].split("test images).")[1]
+    assert "| 500 | 4.5 / 0.3 | 7.5 / 0.3 | 3.0 / 1.0 / 0.0 / 0.0 / 0.0 / 0.0 |" in kl_table
+    assert "| 1500 | 9.0 / 0.6 | 15.0 / 0.5 | " in kl_table
+    write_curves(records + early, PROTOCOL, tmp_path)
+    with open(tmp_path / "curves.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {"kl_g1", "active_g6", "rec_6"} <= set(rows[0])
