@@ -3,11 +3,15 @@ reconstruction loss, from the records evaluate.py writes (a small fixture of the
 Table 1, trials.md/csv, the footprint figure and the learning curves; configurations told
 apart by their KL scale and widths."""
 import csv
+import itertools
+import json
 
 import numpy
 import pytest
 from PIL import Image
 
+from tinyvae.compare import main as compare_main
+from tinyvae.compare import permutation_p
 from tinyvae.curves import curves_markdown, write_curves
 from tinyvae.report import config_key, config_label, footprint, paper_values, write_report
 
@@ -101,3 +105,31 @@ def test_learning_curves_carry_each_groups_kl(records, tmp_path):
     with open(tmp_path / "curves.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     assert {"kl_g1", "active_g6", "rec_6"} <= set(rows[0])
+
+
+def test_permutation_p_is_exact():
+    # completely separated fives: only the observed split and its mirror are as extreme
+    assert permutation_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
+    assert permutation_p([3, 3, 3], [3, 3, 3]) == 1.0
+    rng = numpy.random.default_rng(0)
+    a, b = rng.normal(size=4), rng.normal(size=3)
+    pooled = numpy.concatenate([a, b])
+    by_hand = [abs(pooled[list(s)].mean() - numpy.delete(pooled, list(s)).mean())
+               for s in itertools.combinations(range(7), 4)]                # all 35 splits
+    observed = abs(a.mean() - b.mean())
+    assert permutation_p(a, b) == pytest.approx(
+        numpy.mean(numpy.array(by_hand) >= observed - 1e-12))
+    assert permutation_p(a, b) == permutation_p(b, a)
+
+
+def test_compare_tabulates_both_configurations(records, tmp_path, capsys):
+    for name, chosen in (("a", records[:3]), ("b", records[3:5])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(
+            json.dumps({"protocol": PROTOCOL, "models": chosen}))
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "| KL of group 1 | 9.030 ± 0.030 | 15.015 ± 0.021 | 0.1000 |" in out   # 1 of 10 splits
+    assert "| L_rec,2 | " in out and "| MIC position with z1-z3 | " in out
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
+    assert "cannot read a scored run" in capsys.readouterr().err
