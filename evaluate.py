@@ -185,13 +185,19 @@ def score_model(mu, factors, entropy, group_slices, bins):
 def evaluate_run(run_dir, xp, a, datasets):
     """Score every model of one run directory's checkpoint and write its metrics.json."""
     scored = os.path.join(run_dir, METRICS)
-    if not os.path.exists(os.path.join(run_dir, CHECKPOINT)) and os.path.exists(scored):
+    # The lock is there from train.py's start, the checkpoint from its first save.
+    holder = training_holder(run_dir)
+    checkpointed = os.path.exists(os.path.join(run_dir, CHECKPOINT))
+    if holder and not checkpointed:
+        raise RunError(f"still being trained (pid {holder['pid']}, since {holder['since']}), "
+                       "no checkpoint yet: wait for its first one (every --checkpoint-every "
+                       "steps)")
+    if not checkpointed and os.path.exists(scored):
         config = read_json(os.path.join(run_dir, CONFIG))
         protocol = make_protocol(a, fixed_test_set(config, a, datasets), config, xp)
         return scored_records(run_dir, scored, protocol, "checkpoint")
     # Checkpoints are renamed into place, so a run still training is read whole: the
     # checkpoint it had reached.
-    holder = training_holder(run_dir)
     config, model, state = load_run(run_dir, xp)
     step = int(state["step"])
     if step < config["steps"] and not a.allow_unfinished:

@@ -6,9 +6,11 @@ directory explains itself: config.json, log.csv, checkpoint.npz and figures/.
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
 import csv
+import errno
 import importlib.metadata
 import os
 import platform
+import shlex
 import signal
 import sys
 
@@ -22,8 +24,8 @@ from tinyvae.plots import save_training_figures
 from tinyvae.routing import routing_report
 from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, NoLocks, RunBusy, RunError, build_model,
                           checkpoint_step, clear_run_dir, load_checkpoint, load_params,
-                          lock_run_dir, read_json, remove_leftovers, save_checkpoint,
-                          save_snapshot, write_json)
+                          lock_run_dir, read_json, release_run_dir, remove_leftovers,
+                          save_checkpoint, save_snapshot, write_json)
 from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, ROUTINGS
 
 NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
@@ -50,7 +52,14 @@ class TrainingError(Exception):
     """Training itself failed (a non-finite loss): exit status 1."""
 
 
-def parse_args(argv):
+# Signals that stop training as Ctrl-C does: finish the step, save, exit 128 + the signal's
+# number (130, 143, 138), the status a shell reports for it. SIGTERM is how Slurm (scancel,
+# preemption, time limit), docker stop, systemd and Kubernetes stop a program; SIGUSR1 is the
+# usual warning before the end (sbatch --signal).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
+def parser():
     p = argparse.ArgumentParser(
         description="Train Grouped-VAE (paper §4) or β-VAE on dSprites, several models at once.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -59,8 +68,8 @@ def parse_args(argv):
     p.add_argument("--beta", default="1", help="KL weight, or a comma list (e.g. 1,5,10): "
                    "every (beta, seed) pair is trained in one process")
     p.add_argument("--latent", type=int, default=6, help="latent size Z")
-    p.add_argument("--groups", default=None, help="group sizes summing to --latent "
-                   "(grouped only, default 3,3; beta has one group of --latent)")
+    p.add_argument("--groups", default=None, help="group sizes summing to --latent, "
+                   "grouped only; None: 3,3, the paper's (a β-VAE has one group of --latent)")
     p.add_argument("--routing", choices=ROUTINGS, default="paper", help="paper: L_rec,i reaches "
                    "the encoder only through z_i (§4); none: the ablation, the plain gradient, "
                    "L_rec,i reaches z_1 .. z_i. For --model beta (one group) the two are the "
@@ -84,7 +93,10 @@ def parse_args(argv):
     p.add_argument("--gpu", action="store_true", help="train on the GPU with CuPy")
     p.add_argument("--out", default=None, help="run directory; None: runs/ + a name "
                    "made of model, beta, groups and seeds")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--resume", nargs="?", const=True, default=False, metavar="auto",
+                   help="continue the run in --out; --resume auto: start it, continue it, or "
+                   "if it has finished do nothing and exit 0 (safe to repeat: for job arrays "
+                   "and requeued tasks)")
     p.add_argument("--overwrite", action="store_true", help="replace the run in --out")
     p.add_argument("--explain", action="store_true", help="print the routing report for the "
                    "first batch, then train")
@@ -95,11 +107,17 @@ def parse_args(argv):
                    "snapshots (and at step 0 and the last step) for learning curves "
                    "(evaluate.py --curves); 0: none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p.parse_args(argv)
+    return p
+
+
+def parse_args(argv):
+    return parser().parse_args(argv)
 
 
 def make_config(a):
     """Validate the flags and turn them into the run's config (raises UsageError)."""
+    if a.resume not in (False, True, "auto"):
+        raise UsageError(f"--resume takes no value, or auto; got {a.resume!r}")
     if a.resume and a.overwrite:
         raise UsageError("--resume and --overwrite contradict each other; choose one")
     for name in ("latent", "steps", "batch_size", "seeds", "log_every", "checkpoint_every"):
@@ -182,10 +200,21 @@ def default_out(config):
                         f"-{seeds}")
 
 
+def check_out(out):
+    """--out must be a directory, or a path that can become one."""
+    path = os.path.abspath(out)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        where = "" if path == os.path.abspath(out) else f" ({path} is in its way)"
+        raise UsageError(f"--out {out}: {path} is a file, not a directory{where}; choose "
+                         "another --out")
+
+
 def claim(out, resume):
     """The run directory's lock, held until main returns; None where locks cannot be taken.
     It comes before anything there is read or removed, so a refused train.py changes nothing."""
-    if resume and not os.path.isdir(out):
+    if resume is True and not os.path.isdir(out):
         return None                 # nothing to guard: prepare_out says there is no run
     try:
         return lock_run_dir(out)
@@ -199,20 +228,21 @@ def claim(out, resume):
 
 
 def prepare_out(out, config, resume, overwrite, locked):
-    """Make or check the run directory; on --resume, the checkpoint to continue from."""
-    exists = os.path.exists(os.path.join(out, CONFIG)) or os.path.exists(
-        os.path.join(out, CHECKPOINT))
+    """Make or check the run directory; when resuming, the checkpoint to continue from (with
+    --resume auto, also one that has reached --steps: nothing is left to do)."""
+    has_config, has_checkpoint = (os.path.exists(os.path.join(out, name))
+                                  for name in (CONFIG, CHECKPOINT))
+    exists = has_config or has_checkpoint
+    if resume == "auto" and not has_checkpoint:
+        if has_config:              # a start killed before its first checkpoint: start again
+            same_run(out, config, "--resume auto")
+        resume, overwrite = False, has_config
     if resume:
         if locked:                  # no other writer: any temporary file is a killed one's
             remove_leftovers(out)
         arrays, state = load_checkpoint(out)
-        old = read_json(os.path.join(out, CONFIG))
-        diffs = [f"{k}: run has {old.get(k, before(old, k))!r}, flags give {config[k]!r}"
-                 for k in IDENTITY if old.get(k, before(old, k)) != config[k]]
-        if diffs:
-            raise UsageError(f"--resume: the flags disagree with the run in {out} ("
-                             + "; ".join(diffs) + "); repeat the run's flags, or use another --out")
-        if state["step"] >= config["steps"]:
+        same_run(out, config, "--resume" if resume is True else "--resume auto")
+        if state["step"] >= config["steps"] and resume is True:
             raise UsageError(f"--resume: the run in {out} is already at step {state['step']}; "
                              f"ask for more --steps to continue it")
         return arrays, state
@@ -223,6 +253,35 @@ def prepare_out(out, config, resume, overwrite, locked):
         clear_run_dir(out)          # not the directory itself: the lock inside stays held
     os.makedirs(out, exist_ok=True)
     return None, None
+
+
+def same_run(out, config, flag):
+    """Refuse flags that would make the run in `out` another run than the one begun there."""
+    old = read_json(os.path.join(out, CONFIG))
+    diffs = [f"{k}: run has {old.get(k, before(old, k))!r}, flags give {config[k]!r}"
+             for k in IDENTITY if old.get(k, before(old, k)) != config[k]]
+    if diffs:
+        raise UsageError(f"{flag}: the flags disagree with the run in {out} ("
+                         + "; ".join(diffs) + "); repeat the run's flags, or use another --out")
+
+
+def resume_command(a, out):
+    """The command that continues this run, to paste: the interpreter and script as this
+    process ran them, every flag not at its default, --out and --resume."""
+    words = [_short(sys.executable), _short(os.path.abspath(__file__))]
+    for action in parser()._actions:             # argparse keeps no public list of them
+        value = getattr(a, action.dest, None)
+        if (not action.option_strings or value == action.default
+                or action.dest in ("help", "out", "resume", "overwrite")):
+            continue
+        words += [action.option_strings[0]] + ([] if action.nargs == 0 else [str(value)])
+    return shlex.join(words + ["--out", out, "--resume"])
+
+
+def _short(path):
+    """path relative to the working directory when it lies below it, else absolute."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
 
 
 def versions(xp):
@@ -403,7 +462,9 @@ def figures(out, trainer):
                           read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)
 
 
-def train(config, out, xp, dataset, resume_from, explain, progress):
+def train(config, out, xp, dataset, resume_from, explain, progress, again):
+    """Train to config["steps"]; the exit status: 0, or 128 + the number of a stop signal
+    (the run saved and resumable with the command `again`)."""
     trainer = Trainer(config, xp, dataset)
     log_path = os.path.join(out, LOG)
     if resume_from[0] is not None:
@@ -421,11 +482,11 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
             (M, B, config["latent"]))                                         # (M, B, Z)
         print(routing_report(trainer.model, x, xp.asarray(eps, dtype=trainer.model.dtype))[3])
 
-    stop = {"asked": False}
+    stop = {"asked": None}
 
-    def on_sigint(signum, frame):
-        stop["asked"] = True        # finish the step in hand, then save and leave
-    old_handler = signal.signal(signal.SIGINT, on_sigint)
+    def on_signal(signum, frame):
+        stop["asked"] = stop["asked"] or signum     # finish the step in hand, save, leave
+    old_handlers = {s: signal.signal(s, on_signal) for s in STOP_SIGNALS}
     bar = _progress(config["steps"], trainer.step, progress)
     last_good = trainer.step if resume_from[0] is not None else None
     every = config["snapshot_every"]
@@ -434,6 +495,7 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
     # Overflow is caught below as a non-finite loss, with the step and the term named.
     try:
         with numpy.errstate(over="ignore", invalid="ignore"):
+            saved = None            # the step of a checkpoint nothing has changed since
             while trainer.step < config["steps"] and not stop["asked"]:
                 bad = trainer.train_step()
                 if bad:
@@ -445,6 +507,7 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
                         f"[{lv.min():.3g}, {lv.max():.3g}]); training stopped, {kept} in {out}; "
                         "try a smaller --lr")
                 bar.update(1)
+                saved = None
                 # The snapshot goes before the checkpoint: a kill between the two then only
                 # repeats steps on --resume, which rewrites the same snapshot.
                 if every and (trainer.step % every == 0 or trainer.step == config["steps"]):
@@ -455,17 +518,23 @@ def train(config, out, xp, dataset, resume_from, explain, progress):
                     bar.set_postfix_str(_postfix(rows[0]), refresh=False)
                 if trainer.step % config["checkpoint_every"] == 0:
                     _save(out, trainer)
-                    last_good = trainer.step
+                    last_good = saved = trainer.step
             if trainer.count and trainer.step == config["steps"]:
                 write_log(log_path, trainer.log_rows())     # the last, shorter interval
-            _save(out, trainer)
+                saved = None
+            # Not twice: the last checkpoint may be of this very state (a stop asked while it
+            # was written, or --steps a multiple of --checkpoint-every).
+            if saved != trainer.step:
+                _save(out, trainer)
     finally:
         bar.close()
-        signal.signal(signal.SIGINT, old_handler)
-    if stop["asked"]:
-        print(f"interrupted: checkpoint saved at step {trainer.step} in {out}; continue with "
-              f"the same flags and --resume")
-        return 130
+        for s, handler in old_handlers.items():
+            signal.signal(s, handler)
+    if stop["asked"] and trainer.step < config["steps"]:
+        name = signal.Signals(stop["asked"]).name
+        print(f"interrupted by {name}: checkpoint saved at step {trainer.step} in {out}; "
+              f"continue with: {again}", flush=True)
+        return 128 + stop["asked"]
     print(f"done: {trainer.step} steps; run directory {out}")
     return 0
 
@@ -492,36 +561,43 @@ def main(argv=None):
     try:
         config = make_config(a)
         out = a.out or default_out(config)
+        check_out(out)
         xp = get_xp(a.gpu)
         dataset = open_dataset(a.data)
         lock = claim(out, a.resume)
         resume_from = prepare_out(out, config, a.resume, a.overwrite, lock is not None)
+        state = resume_from[1]
+        if state is not None and state["step"] >= config["steps"]:        # --resume auto
+            print(f"nothing to do: {out} has finished (step {state['step']} of "
+                  f"{config['steps']})")
+            return 0
         config.update(out=out, backend=xp.__name__, device=device_name(xp),
                       versions=versions(xp), data_source=dataset.source)
-        return train(config, out, xp, dataset, resume_from or (None, None), a.explain,
-                     not a.no_progress)
+        return train(config, out, xp, dataset, resume_from, a.explain,
+                     not a.no_progress, resume_command(a, out))
     except (UsageError, BackendError, DataError, RunError, TrainingError) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, TrainingError) else 2
     except OSError as err:          # a full disk or a folder that cannot be written
-        print(f"train.py: error: cannot write the run ({err}); {_what_is_kept(out)}",
+        print(f"train.py: error: cannot write the run ({err}); {_what_is_kept(a, out, err)}",
               file=sys.stderr)
         return 1
     finally:
         if lock is not None:
-            lock.close()            # the run is free again, also for callers in this process
+            release_run_dir(lock, out)  # free again, also for callers in this process
 
 
-def _what_is_kept(out):
+def _what_is_kept(a, out, err):
     # Checkpoints are written to a temporary file and renamed, so a failed write leaves the
     # one before it: read back the step of what is on disk rather than assume.
+    fix = ("make room" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+           else f"make {out} writable")
     step = checkpoint_step(out) if out else None
     if step is None:
-        return ("there is no checkpoint to continue from: make room or choose another --out, "
+        return (f"there is no checkpoint to continue from: {fix} or choose another --out, "
                 "then start again")
     return (f"the checkpoint of step {step} in {out} is whole and kept (a checkpoint is written "
-            "to a temporary file first): make room, then continue with the same flags and "
-            "--resume")
+            f"to a temporary file first): {fix}, then continue with: {resume_command(a, out)}")
 
 
 if __name__ == "__main__":

@@ -272,8 +272,10 @@ def test_loader_rejects_a_missing_or_foreign_file(tmp_path):
         data.open_dataset(str(tmp_path / "absent.npz"))
     text = tmp_path / "notes.npz"
     text.write_text("not an archive")
-    with pytest.raises(data.DataError, match="not a readable .npz archive"):
+    with pytest.raises(data.DataError, match=r"notes.npz: not a dSprites .npz \(an .npz is a "
+                       r"zip archive, and this file is not one: it begins b'not '\)") as err:
         data.open_dataset(str(text))
+    assert "pickle" not in str(err.value)       # NumPy's advice to unpickle it is not passed on
 
 
 def test_loader_checks_the_full_grid_by_default(tmp_path):

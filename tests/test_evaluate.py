@@ -333,6 +333,7 @@ def test_records_scored_before_the_routing_setting_count_as_the_papers():
 
 
 TABLE_ROWS = ["Average MIG", "Average reconstruction loss", "Average SAP", "Average modularity",
+              "KL per group (nats)", "active latents per group", "L_rec,i per prefix (nats)",
               "trials (seeds)", "steps", "paper: Average MIG",
               "paper: Average reconstruction loss"]
 
@@ -411,21 +412,22 @@ def test_the_expensive_scores_when_asked(runs, evaluated, tmp_path):
     names = row_names(table)
     assert names[2:4] == ["Average DCI disentanglement",
                           "Average FactorVAE score (eval accuracy)"]
-    assert "Average SAP" not in names and names[4] == "trials (seeds)"
+    assert "Average SAP" not in names and names[4] == "KL per group (nats)"   # scores end
     assert "No published values of DCI, the FactorVAE score: " in table
     assert f"{POINTS} images for the variances" in table
 
 
 def test_a_score_missing_from_a_trial_shows_a_dash():
     base = {"model": "beta", "beta": 1.0, "groups": [6], "step": 5, "mig": 0.1,
-            "rec_loss_full": 50.0, "routing": "paper"}
+            "rec_loss_full": 50.0, "routing": "paper", "kl_per_dim": [1.0] * 6,
+            "active_dims": [0, 1], "rec_loss_prefix": [50.0]}
     records = [{**base, "seed": 0, "sap": {"sap": 0.2}, "modularity": 0.5},
                {**base, "seed": 1, "sap": {"sap": 0.4}},
                {**base, "beta": 5.0, "seed": 0, "modularity": 0.7}]
     rows = table1(configurations(records))
     assert rows[0]["sap_mean"] == pytest.approx(0.3) and rows[0]["modularity_mean"] is None
     assert rows[1]["sap_mean"] is None and rows[1]["modularity_mean"] == 0.7
-    protocol = {"bins": 20, "n_images": 400, "scores": {
+    protocol = {"bins": 20, "n_images": 400, "active_threshold_nats": 0.1, "scores": {
         "sap": {"train_points": 100, "test_points": 50, "seed": 0}}}
     lines = table1_markdown(rows, protocol).splitlines()
     assert lines[4] == "| Average SAP | 0.300 ± 0.141 | — |"

@@ -20,7 +20,8 @@ import pytest
 from test_train import FAST, ROOT, assert_same_params, params, run, run_script  # sets sys.path
 import train  # noqa: E402
 from tinyvae import runs  # noqa: E402
-from tinyvae.runs import RunBusy, load_checkpoint, lock_run_dir, training_holder  # noqa: E402
+from tinyvae.runs import (RunBusy, load_checkpoint, lock_run_dir, release_run_dir,  # noqa: E402
+                          training_holder)
 
 KILLS = 10                  # kill -9s of one run; every other one waits for a checkpoint write
 
@@ -133,15 +134,14 @@ def test_kill_9_at_random_moments_then_resume_equals_a_straight_run(tmp_path, no
     flags = ["--model", "beta", "--steps", "8", "--log-every", "3", *FAST]
     out, rng = tmp_path / "killed", random.Random(0)
     kills = cut_writes = 0
-    while kills < KILLS:
-        again = "--resume" if (out / "checkpoint.npz").exists() else "--overwrite"
-        pid = fork_train("--out", out, *flags, "--checkpoint-every", "1", again)
+    while kills < KILLS:                    # each time the one command a requeued job runs
+        pid = fork_train("--out", out, *flags, "--checkpoint-every", "1", "--resume", "auto")
         status = kill_at_random(pid, out, kills % 2 == 0, rng)
         assert os.WIFSIGNALED(status), f"the run ended before kill {kills + 1} (status {status})"
         kills += 1
         cut_writes += (out / f"checkpoint.npz.tmp{pid}").exists()
     assert cut_writes >= 1                  # some kills did land inside a checkpoint write
-    run("--out", out, *flags, "--checkpoint-every", "8", "--resume", check=0)
+    run("--out", out, *flags, "--checkpoint-every", "8", "--resume", "auto", check=0)
     assert not [n for n in os.listdir(out) if ".tmp" in n]      # the killed ones' files, gone
     run("--out", tmp_path / "straight", *flags, "--checkpoint-every", "8", check=0)
     assert_same_params(params(out), params(tmp_path / "straight"))
@@ -171,6 +171,43 @@ def test_a_full_disk_during_a_checkpoint_keeps_the_one_before(tmp_path, monkeypa
     # and once (it used to be kept too when no row came before the checkpoint).
     run(*flags, "--resume", check=0)
     assert [r.split(",")[0] for r in (out / "log.csv").read_text().splitlines()] == ["step", "2"]
+
+
+def test_a_write_refused_for_another_reason_does_not_ask_for_room(tmp_path, monkeypatch,
+                                                                  no_figures):
+    out = tmp_path / "run"
+
+    def refused(f, **arrays):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    run("--out", out, "--steps", "1", *FAST, check=0)
+    with monkeypatch.context() as m:
+        m.setattr(numpy, "savez", refused)
+        proc = run("--out", out, "--steps", "2", *FAST, "--resume")
+    line = assert_one_line(proc, 1, "train.py: error: cannot write the run ([Errno 13] ")
+    assert f"the checkpoint of step 1 in {out} is whole" in line and "room" not in line
+    again = train.resume_command(train.parse_args(["--steps", "2", *FAST]), str(out))
+    assert line.endswith(f"make {out} writable, then continue with: {again}"), line
+
+
+def test_a_lock_file_removed_while_being_taken_is_taken_anew(tmp_path, monkeypatch):
+    """release_run_dir removes a lock file left alone in its directory. A process that opened
+    that file just before must not end up holding the removed one (the directory would then
+    have two writers): it takes the new file instead."""
+    out, take, removed = tmp_path / "run", runs._lock_exclusive, []
+    out.mkdir()
+
+    def removed_between_open_and_lock(f, run_dir):
+        if not removed:
+            removed.append(os.stat(out / ".lock"))
+            os.remove(out / ".lock")
+        take(f, run_dir)
+    monkeypatch.setattr(runs, "_lock_exclusive", removed_between_open_and_lock)
+    held = lock_run_dir(out)
+    monkeypatch.undo()
+    assert removed and os.path.samestat(os.fstat(held.fileno()), os.stat(out / ".lock"))
+    assert training_holder(out)["pid"] == os.getpid()
+    release_run_dir(held, out)
+    assert os.listdir(out) == []            # alone in its directory: removed
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block_a_new_run(tmp_path, no_figures):
@@ -244,3 +281,22 @@ def test_evaluate_says_a_run_is_still_being_trained(tmp_path, no_figures, capsys
                 in capsys.readouterr().out)
     assert evaluate.main(common) == 1                                       # lock released
     assert capsys.readouterr().err.startswith(f"evaluate.py: skipping {out}: unfinished")
+
+
+@pytest.mark.parametrize("written", [[], ["config.json"]])
+def test_evaluate_says_a_run_is_being_trained_before_its_first_checkpoint(tmp_path, capsys,
+                                                                          written):
+    """The lock is there from train.py's start; config.json soon after; the checkpoint only
+    after --checkpoint-every steps. Until then it used to say "no checkpoint here; train
+    first"."""
+    import evaluate
+    out = tmp_path / "run"
+    with lock_run_dir(out):
+        for name in written:
+            (out / name).write_text("{}")
+        assert evaluate.main([str(out), "--no-progress", "--report", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"evaluate.py: skipping {out}: still being trained (pid {os.getpid()}, "
+                   f"since {err.split('since ')[1].split(')')[0]}), no checkpoint yet: wait "
+                   "for its first one (every --checkpoint-every steps)\nevaluate.py: no run "
+                   "could be evaluated\n")

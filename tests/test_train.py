@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,6 +19,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
+NARROW = ["--encoder-hidden", "64,64", "--decoder-hidden", "64,64,64"]  # 6 MB checkpoints
 sys.path.insert(0, ROOT)
 import train  # noqa: E402
 from tinyvae.runs import snapshot_path, snapshot_steps  # noqa: E402
@@ -94,26 +96,43 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert_same_params(snapshot(tmp_path / "split", 6), final)
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143),
+                                            (signal.SIGUSR1, 138)],
+                         ids=["SIGINT", "SIGTERM", "SIGUSR1"])
+def test_ctrl_c_sigterm_sigusr1_save_a_checkpoint_that_resumes_exactly(tmp_path, signum,
+                                                                          status):
+    """Ctrl-C, and the signals Slurm, docker and systemd stop a program with, to a real
+    train.py mid-training: it ends its step, saves, prints the command that continues it and
+    exits 128 + the signal's number."""
     out = tmp_path / "run"
-    args = [sys.executable, os.path.join(ROOT, "train.py"), "--out", str(out), "--steps",
-            "100000", "--checkpoint-every", "100000", "--log-every", "2", *FAST]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)
+    flags = ["--steps", "100000", "--checkpoint-every", "100000", "--log-every", "2", *FAST,
+             *NARROW]
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), "--out", str(out),
+                             *flags], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
     deadline = time.time() + 120
     while not (out / "log.csv").exists() or len((out / "log.csv").read_text().splitlines()) < 3:
         assert time.time() < deadline and proc.poll() is None
         time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    stdout, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in stdout
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == status and stderr == ""
     with numpy.load(out / "checkpoint.npz") as f:
         k = json.loads(str(f["state"]))["step"]
     assert k >= 2
-    run("--out", str(out), "--steps", str(k + 3), "--resume", "--checkpoint-every", "100000",
-        "--log-every", "2", *FAST, check=0)
-    run("--out", str(tmp_path / "straight"), "--steps", str(k + 3), "--checkpoint-every",
-        "100000", "--log-every", "2", *FAST, check=0)
+    line = stdout.strip().splitlines()[-1]
+    start = (f"interrupted by {signal.Signals(signum).name}: checkpoint saved at step {k} in "
+             f"{out}; continue with: ")
+    assert line.startswith(start), stdout
+    # The whole command to paste: this interpreter, train.py, every flag given, and --resume.
+    words = shlex.split(line[len(start):])
+    assert os.path.samefile(os.path.join(ROOT, words[0]), sys.executable)
+    assert os.path.samefile(os.path.join(ROOT, words[1]), os.path.join(ROOT, "train.py"))
+    assert train.parse_args(words[2:]) == train.parse_args(["--out", str(out), *flags,
+                                                            "--resume"])
+    flags[1] = str(k + 3)
+    run("--out", str(out), *flags, "--resume", check=0)
+    run("--out", str(tmp_path / "straight"), *flags, check=0)
     assert_same_params(params(out), params(tmp_path / "straight"))
     # Rows a kill left past the checkpoint are dropped, and a log interval cut by the
     # interruption is completed from the sums the checkpoint kept.
@@ -165,12 +184,19 @@ def test_bad_flags_give_one_clear_line(tmp_path, args, message):
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
-def test_a_run_directory_that_cannot_be_written_gives_one_line(tmp_path):
-    (tmp_path / "file").write_text("not a folder")
-    proc = run("--out", str(tmp_path / "file" / "r"), "--steps", "1", *FAST)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.startswith("train.py: error: cannot write the run (")
-    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+@pytest.mark.parametrize("below", [False, True])
+def test_an_out_that_is_a_file_is_bad_input(tmp_path, below):
+    """--out naming a regular file (or a path through one) says so and exits 2; it used to be
+    exit 1 with a hint to make room on the disk."""
+    file = tmp_path / "file"
+    file.write_text("not a folder")
+    out = file / "r" if below else file
+    proc = run("--out", str(out), "--steps", "1", *FAST)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    where = f" ({file} is in its way)" if below else ""
+    assert proc.stderr == (f"train.py: error: --out {out}: {file} is a file, not a directory"
+                           f"{where}; choose another --out\n")
+    assert file.read_text() == "not a folder"
 
 
 def test_the_script_exits_with_the_status_and_one_line(tmp_path):
@@ -185,7 +211,64 @@ def test_malformed_data_file(tmp_path):
     bad = tmp_path / "dsprites.npz"
     bad.write_text("not an npz file")
     proc = run("--out", str(tmp_path / "r"), "--steps", "1", "--data", str(bad))
-    assert proc.returncode == 2 and str(bad) in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"train.py: error: {bad}: not a dSprites .npz ")
+    assert "pickle" not in proc.stderr          # not NumPy's advice to load it unsafely
+
+
+def test_help_gives_each_flag_one_default():
+    text = " ".join(train.parser().format_help().split("options:")[1].split())
+    groups = text[text.index("--groups GROUPS "):text.index("--routing {")]
+    assert "None: 3,3" in groups and groups.count("default") == 1, groups
+
+
+def test_resume_auto_starts_resumes_or_does_nothing(tmp_path):
+    """--resume auto, the one command a requeued job runs again: a fresh start, a resume, or
+    nothing and exit 0 once finished, ending as a straight run; refused, as --resume is,
+    when the flags are another run's."""
+    out, straight = tmp_path / "auto", tmp_path / "straight"
+    flags = ["--model", "beta", "--checkpoint-every", "3", "--log-every", "3", *FAST, *NARROW]
+    first = run("--out", out, "--steps", "6", *flags, "--resume", "auto", check=0)
+    assert "resuming" not in first.stdout and "done: 6 steps" in first.stdout
+    for _ in range(2):                              # safe to repeat: nothing more happens
+        before = params(out)
+        proc = run("--out", out, "--steps", "6", *flags, "--resume", "auto", check=0)
+        assert proc.stdout == f"nothing to do: {out} has finished (step 6 of 6)\n"
+        assert_same_params(before, params(out))
+    proc = run("--out", out, "--steps", "9", *flags, "--resume", "auto", check=0)
+    assert proc.stdout.startswith(f"resuming {out} at step 6")
+    proc = run("--out", out, "--steps", "12", *flags, "--beta", "5", "--resume", "auto")
+    assert proc.returncode == 2 and "--resume auto: the flags disagree" in proc.stderr
+    assert "model_betas: run has [1.0], flags give [5.0]" in proc.stderr
+    run("--out", straight, "--steps", "9", *flags, check=0)
+    assert_same_params(params(out), params(straight))
+    assert (out / "log.csv").read_text() == (straight / "log.csv").read_text()
+    # A start killed before its first checkpoint (config.json and log rows, no checkpoint):
+    # begun again.
+    (out / "checkpoint.npz").unlink()
+    run("--out", out, "--steps", "9", *flags, "--resume", "auto", check=0)
+    assert_same_params(params(out), params(straight))
+    assert (out / "log.csv").read_text() == (straight / "log.csv").read_text()
+    proc = run("--out", out, "--steps", "9", *flags, "--resume", "yes")
+    assert proc.returncode == 2 and "--resume takes no value, or auto; got 'yes'" in proc.stderr
+
+
+def test_a_stop_during_a_checkpoint_write_saves_once(tmp_path, monkeypatch):
+    """SIGTERM while a checkpoint is being written: that checkpoint is the one kept, not
+    written a second time (each write is 170 MB at full size, and Slurm waits only KillWait)."""
+    writes, save = [], train.save_checkpoint
+
+    def signalled_save(out, model, opt, state):
+        writes.append(state["step"])
+        if len(writes) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)     # handled at once: it sets the stop flag
+        save(out, model, opt, state)
+    monkeypatch.setattr(train, "save_checkpoint", signalled_save)
+    out = tmp_path / "run"
+    proc = run("--out", out, "--steps", "9", "--checkpoint-every", "3", *FAST, *NARROW)
+    assert proc.returncode == 143 and writes == [3], proc.stdout + proc.stderr
+    assert proc.stdout.startswith("interrupted by SIGTERM: checkpoint saved at step 3 in ")
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL      # handlers given back
 
 
 def test_existing_runs_are_never_overwritten_silently(tmp_path):
@@ -204,8 +287,13 @@ def test_existing_runs_are_never_overwritten_silently(tmp_path):
 
 
 def test_resume_without_or_with_a_broken_checkpoint(tmp_path):
+    proc = run("--out", str(tmp_path / "absent"), "--steps", "2", "--resume", *FAST)
+    assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+    assert not (tmp_path / "absent").exists()
+    (tmp_path / "empty").mkdir()
     proc = run("--out", str(tmp_path / "empty"), "--steps", "2", "--resume", *FAST)
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr
+    assert os.listdir(tmp_path / "empty") == []         # not even the lock file it took
     out = tmp_path / "run"
     run("--out", str(out), "--steps", "1", *FAST, check=0)
     data = (out / "checkpoint.npz").read_bytes()

@@ -74,6 +74,11 @@ def _read_npz(path):
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file; {_FIX}")
     wanted = ("imgs", "latents_classes")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head != b"PK\x03\x04":        # NumPy would try it as a pickle, and advise unpickling it
+        raise DataError(f"{path}: not a dSprites .npz (an .npz is a zip archive, and this file "
+                        f"is not one: it begins {head!r}); {_FIX}")
     try:
         with numpy.load(path, allow_pickle=False) as npz:
             found = sorted(npz.files)

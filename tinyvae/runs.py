@@ -66,17 +66,40 @@ def lock_run_dir(run_dir):
     belongs to the open file, so a second lock_run_dir in the same process is refused too.
     Raises RunBusy when another holds it, NoLocks where locks cannot be taken."""
     os.makedirs(run_dir, exist_ok=True)
-    f = open(os.path.join(run_dir, LOCK), "a+")
-    try:
-        _lock_exclusive(f, run_dir)
-    except BaseException:
-        f.close()
-        raise
+    path = os.path.join(run_dir, LOCK)
+    while True:
+        f = open(path, "a+")
+        try:
+            _lock_exclusive(f, run_dir)
+        except BaseException:
+            f.close()
+            raise
+        if _same_file(f, path):
+            break
+        f.close()           # locked a file release_run_dir had just removed: take the new one
     f.seek(0)
     f.truncate()
     f.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
     f.flush()
     return f
+
+
+def release_run_dir(lock, run_dir):
+    """Let go of lock_run_dir's lock. A lock file alone in its directory (a refused start, a
+    failed --resume of an empty directory) goes first, so that nothing is left behind."""
+    try:
+        if os.listdir(run_dir) == [LOCK] and _same_file(lock, os.path.join(run_dir, LOCK)):
+            os.remove(os.path.join(run_dir, LOCK))
+    except OSError:
+        pass                # it stays: a lock file only names a holder, it never blocks
+    lock.close()
+
+
+def _same_file(f, path):
+    try:
+        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
+    except FileNotFoundError:
+        return False
 
 
 def _lock_exclusive(f, run_dir):
@@ -146,9 +169,10 @@ def remove_leftovers(run_dir):
 
 
 def checkpoint_step(run_dir):
-    """The step of the run's checkpoint, or None when there is none that opens."""
+    """The step of the run's checkpoint, or None when there is none that opens. Reads its
+    state alone, not its arrays."""
     try:
-        return load_checkpoint(run_dir, params_only=True)[1]["step"]
+        return load_checkpoint(run_dir, state_only=True)[1]["step"]
     except (RunError, KeyError):
         return None
 
@@ -201,10 +225,11 @@ def snapshot_steps(run_dir):
                   if n.startswith("step_") and n.endswith(".npz") and n[5:-4].isdigit())
 
 
-def load_checkpoint(run_dir, params_only=False, path=None):
+def load_checkpoint(run_dir, params_only=False, path=None, state_only=False):
     """The checkpoint's arrays (dict) and state (dict); RunError when missing or corrupt.
-    With `params_only`, Adam's state (two thirds of the file) is not read. `path`
-    reads another file of the same format (a snapshot) instead of the checkpoint."""
+    With `params_only`, Adam's state (two thirds of the file) is not read; with
+    `state_only`, no array is. `path` reads another file of the same format (a snapshot)
+    instead of the checkpoint."""
     # a lost snapshot costs one point of a curve; a lost checkpoint, the run
     fix = ("delete it" if path else
            "restore it from a backup or start again with --overwrite")
@@ -213,8 +238,8 @@ def load_checkpoint(run_dir, params_only=False, path=None):
         raise RunError(f"{path}: no checkpoint here; train first, or check the directory")
     try:
         with open(path, "rb") as fh, numpy.load(fh, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files
-                      if not (params_only and k.startswith("adam_"))}
+            arrays = {k: f[k] for k in f.files if k == "state" or not (
+                state_only or params_only and k.startswith("adam_"))}
         state = json.loads(str(arrays.pop("state")))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise RunError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err}); "
