@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Submit the sweep to Slurm: a job array, one task per run directory of the grid (grid.py),
+# then evaluate.py once every task has finished (--dependency=afterok), writing SWEEP/report.
+# What to change for a cluster, and how to follow a sweep: docs/cluster.md.
+#
+#   SWEEP=/scratch/$USER/paper scripts/slurm/submit.sh [--gpu] [SBATCH OPTION ...]
+#   SWEEP=/scratch/$USER/paper scripts/slurm/submit.sh --tasks 3,17 [--gpu] [SBATCH OPTION ...]
+#
+# SBATCH OPTIONs (--partition=..., --account=..., --qos=...) go to both jobs.
+# --gpu: one GPU per task (--gres=gpu:1, train.py --gpu), training SEEDS_PER_TASK seeds at
+#   once on the models axis (default: all SEEDS of a configuration in one task).
+# --tasks LIST (sbatch --array syntax): these tasks again, after a scancel or a failure (an
+#   afterok evaluation never runs once a task of its array was cancelled), and a new
+#   evaluation after them and after what is still queued of the earlier arrays.
+# Settings from the environment: SWEEP (default ./sweep), GRID, SEEDS, SEEDS_PER_TASK,
+# TRAIN_FLAGS (see grid.py), EVALUATE_FLAGS (added to evaluate.py), PYTHON (default the
+# checkout's .venv/bin/python). Job ids are appended to SWEEP/jobs, logs go to SWEEP/logs.
+set -euo pipefail
+TINYVAE=$(cd "$(dirname "$0")/../.." && pwd)
+SWEEP=$(mkdir -p "${SWEEP:-sweep}/logs" && cd "${SWEEP:-sweep}" && pwd)  # tasks start elsewhere
+PYTHON=${PYTHON:-$TINYVAE/.venv/bin/python}
+if [ ! -x "$PYTHON" ]; then
+    echo "submit.sh: error: no Python at $PYTHON: make the checkout's venv (README), or set" \
+         "PYTHON to one with requirements.txt installed" >&2
+    exit 2
+fi
+gpu= tasks=
+while [ $# -gt 0 ]; do
+    case $1 in
+        --gpu) gpu=yes; shift;;
+        --tasks) tasks=${2:?--tasks needs a list, e.g. --tasks 3,17}; shift 2;;
+        *) break;;
+    esac
+done
+train_args=()
+if [ -n "$gpu" ]; then
+    SEEDS_PER_TASK=${SEEDS_PER_TASK:-${SEEDS:-10}}
+    TRAIN_FLAGS="${TRAIN_FLAGS:---steps 10000} --gpu"
+    train_args=(--gres=gpu:1 --cpus-per-task=4 --mem=16G)
+fi
+export TINYVAE SWEEP PYTHON GRID SEEDS SEEDS_PER_TASK TRAIN_FLAGS EVALUATE_FLAGS
+n=$("$PYTHON" "$TINYVAE/scripts/slurm/grid.py" count)
+
+array=$(sbatch --parsable --export=ALL "${train_args[@]}" "$@" --array="${tasks:-0-$((n - 1))}" \
+        --output="$SWEEP/logs/train_%A_%a.out" "$TINYVAE/scripts/slurm/train.sbatch")
+array=${array%%;*}                          # --parsable prints ID or ID;CLUSTER
+after=afterok:$array
+if [ -n "$tasks" ] && [ -f "$SWEEP/jobs" ]; then
+    while read -r kind id; do
+        if [ "$kind" = evaluate ]; then
+            scancel "$id" 2>/dev/null || true   # it waits for an array that cannot succeed
+        elif [ -n "$(squeue -h -j "$id" -o %i 2>/dev/null)" ]; then
+            after+=",afterany:$id"              # earlier tasks still queued or running
+        fi
+    done < "$SWEEP/jobs"
+fi
+evaluation=$(sbatch --parsable --export=ALL "$@" --dependency="$after" \
+             --output="$SWEEP/logs/evaluate_%j.out" "$TINYVAE/scripts/slurm/evaluate.sbatch")
+evaluation=${evaluation%%;*}
+printf 'array %s\nevaluate %s\n' "$array" "$evaluation" >> "$SWEEP/jobs"
+echo "submitted array $array (tasks ${tasks:-0-$((n - 1))} of $n) and evaluation $evaluation" \
+     "($after); logs in $SWEEP/logs, runs in $SWEEP/runs, report in $SWEEP/report"

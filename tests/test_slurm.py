@@ -1,0 +1,307 @@
+"""The Slurm recipe (scripts/slurm) against a real Slurm: munged, slurmctld and slurmd started
+here as background processes, one node on localhost, configured in a temporary directory.
+
+The sweep is tiny (2 configurations x 2 seeds, 1,000 steps of batch 16, narrow networks);
+while it trains, one task is requeued as a preemption would be, one gets the time limit's
+warning, one is cancelled and submitted again. Every run directory must end bit for bit as
+an uninterrupted run, and the dependent evaluation write its report. Without Slurm (or root)
+these tests skip, saying why; with CI=true they fail instead. The grid's own tests need no
+Slurm."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from test_train import NARROW, ROOT, assert_same_params, params, run  # sets sys.path
+
+SLURM = os.path.join(ROOT, "scripts", "slurm")
+PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])   # the daemons
+PROGRAMS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo")
+STEPS = 1000
+TRAIN_FLAGS = f"--steps {STEPS} --batch-size 16 {' '.join(NARROW)} --checkpoint-every 500"
+TINY_GRID = "grouped  --model grouped\nbeta5    --model beta --beta 5   # 2 x SEEDS=2: 4 tasks\n"
+# What works without cgroups or systemd (Debian 12's Slurm 22.05). cred_expire: a requeued
+# task waits it out before it starts again (120 s by default).
+CONF = """\
+ClusterName=tinyvae-test
+SlurmctldHost={host}(127.0.0.1)
+SlurmctldPort={ports[0]}
+SlurmdPort={ports[1]}
+SlurmUser=root
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket={home}/munge.socket,cred_expire=10
+StateSaveLocation={home}/state
+SlurmdSpoolDir={home}/spool
+SlurmctldPidFile={home}/slurmctld.pid
+SlurmdPidFile={home}/slurmd.pid
+SlurmctldLogFile={home}/slurmctld.log
+SlurmdLogFile={home}/slurmd.log
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+AccountingStorageType=accounting_storage/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+SchedulerType=sched/builtin
+SchedulerParameters=sched_interval=2
+SlurmdParameters=config_overrides
+ReturnToService=2
+MinJobAge=600
+NodeName={host} NodeAddr=127.0.0.1 CPUs=4 RealMemory=4000 State=UNKNOWN
+PartitionName=test Nodes={host} Default=YES MaxTime=INFINITE State=UP
+"""
+
+
+def why_not():
+    missing = [p for p in PROGRAMS if shutil.which(p, path=PATH) is None]
+    if missing:
+        return (f"no Slurm here ({', '.join(missing)} not found); on Debian: apt-get install "
+                "slurmctld slurmd slurm-client munge, as .ci/run does")
+    if os.geteuid() != 0:
+        return "slurmd must run as root to start jobs, and these tests do not"
+    return None
+
+
+def wait(condition, what, timeout, report=lambda: ""):
+    deadline = time.time() + timeout
+    while not condition():
+        if time.time() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}\n{report()}")
+        time.sleep(0.05)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Slurm:
+    """The daemons, started in the foreground so that their PIDs are ours to stop."""
+
+    def __init__(self):
+        self.home = tempfile.mkdtemp(prefix="slurm-")   # short: socket paths are limited
+        for d in ("state", "spool"):
+            os.mkdir(os.path.join(self.home, d))
+        conf = os.path.join(self.home, "slurm.conf")
+        with open(conf, "w") as f:
+            f.write(CONF.format(host=socket.gethostname().split(".")[0], home=self.home,
+                                ports=(free_port(), free_port())))
+        key = os.path.join(self.home, "munge.key")
+        with open(os.open(key, os.O_WRONLY | os.O_CREAT, 0o400), "wb") as f:
+            f.write(os.urandom(1024))
+        self.env = {**os.environ, "SLURM_CONF": conf, "PATH": PATH}
+        self.daemons = [self.start("munged", "-F", "--force", f"--key-file={key}",
+                                   f"--socket={self.home}/munge.socket",
+                                   f"--pid-file={self.home}/munged.pid",
+                                   f"--seed-file={self.home}/munged.seed",
+                                   f"--log-file={self.home}/munged.log")]
+        wait(lambda: os.path.exists(f"{self.home}/munge.socket"), "munged", 20, self.logs)
+        self.daemons += [self.start("slurmctld", "-D"), self.start("slurmd", "-D")]
+        wait(lambda: self.out("sinfo", "-h", "-o", "%t").strip() == "idle", "an idle node",
+             30, self.logs)
+
+    def start(self, *command):
+        with open(os.path.join(self.home, f"{command[0]}.out"), "w") as log:
+            return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=self.env)
+
+    def out(self, *command):
+        return subprocess.run(command, capture_output=True, text=True, env=self.env,
+                              timeout=30).stdout
+
+    def queue(self):
+        return self.out("squeue", "-h", "-o", "%i %T").split("\n")[:-1]
+
+    def logs(self):
+        return "\n".join(f"--- {n}\n{open(os.path.join(self.home, n)).read()[-3000:]}"
+                         for n in sorted(os.listdir(self.home)) if n.endswith((".log", ".out")))
+
+    def stop(self):
+        # Stopping slurmd does not end the jobs it started: cancel them and let them go first.
+        ids = [line.split()[0] for line in self.queue()]
+        if ids:
+            self.out("scancel", *ids)
+        try:
+            wait(lambda: not self.queue(), "the queue to empty", 60)
+        finally:
+            for proc in reversed(self.daemons):
+                proc.terminate()
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            shutil.rmtree(self.home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    why = why_not()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true: the Slurm tests must run here, but {why}")
+        pytest.skip(why)
+    cluster = Slurm()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def grid(*args, env=None):
+    return subprocess.run([sys.executable, os.path.join(SLURM, "grid.py"), *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          timeout=60, cwd=ROOT)
+
+
+def text(path):
+    return path.read_text() if path.exists() else ""
+
+
+def test_the_sweep_survives_preemption_the_time_limit_and_a_cancel(slurm, tmp_path):
+    (tmp_path / "tiny.grid").write_text(TINY_GRID)
+    sweep, straight = tmp_path / "sweep", tmp_path / "straight"
+    env = {**slurm.env, "SWEEP": str(sweep), "GRID": str(tmp_path / "tiny.grid"), "SEEDS": "2",
+           "TRAIN_FLAGS": TRAIN_FLAGS, "EVALUATE_FLAGS": "--test-size 100 --scores mig,mic",
+           "PYTHON": sys.executable}
+
+    def submit(*args):
+        proc = subprocess.run([os.path.join(SLURM, "submit.sh"), *args, "--cpus-per-task=1",
+                               "--mem=500M"], capture_output=True, text=True, env=env,
+                              timeout=60, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return re.match(r"submitted array (\d+) ", proc.stdout).group(1)
+
+    def report():
+        return "\n".join(slurm.queue()) + "".join(
+            f"\n--- {p.name}\n{p.read_text()}" for p in sorted((sweep / "logs").glob("*")))
+
+    first = submit()
+    # The same runs, straight through, beside the sweep: one BLAS thread as in its tasks.
+    runs = [pathlib.Path(out) for out in grid("runs", env=env).stdout.split()]
+    references = [subprocess.Popen(
+        [sys.executable, "train.py", *grid("flags", str(t), env={**env, "SWEEP": str(straight)})
+         .stdout.split(), "--no-progress"], env={**os.environ, "OPENBLAS_NUM_THREADS": "1",
+                                                  "OMP_NUM_THREADS": "1"},
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for t in range(len(runs))]
+    log = [sweep / "logs" / f"train_{first}_{t}.out" for t in range(len(runs))]
+
+    def training(t):
+        return len(text(runs[t] / "log.csv").splitlines()) >= 2        # a row after the header
+
+    for t, command in ((0, ["scontrol", "requeue"]),               # as a preemption would
+                       (1, ["scancel", "--batch", "--signal=USR1"]),  # the time limit's warning
+                       (2, ["scancel"])):                          # then submitted again
+        wait(lambda: training(t), f"task {t} to train", 60, report)
+        slurm.out(*command, f"{first}_{t}")
+    wait(lambda: f"{first}_2" not in [line.split()[0] for line in slurm.queue()],
+         "the cancelled task to end", 60, report)
+    again = submit("--tasks", "2")
+    wait(lambda: (sweep / "report" / "table1.md").exists() and not slurm.queue(),
+         "the evaluation", 150, report)
+
+    for proc in references:
+        assert proc.communicate(timeout=120)[1] == "" and proc.returncode == 0
+    for out in runs:
+        assert_same_params(params(out), params(straight / "runs" / out.name))
+        assert text(out / "log.csv") == text(straight / "runs" / out.name / "log.csv")
+    stopped = [re.search(r"interrupted by SIGTERM: checkpoint saved at step (\d+) in ", text(p))
+               for p in log[:3]]
+    assert all(stopped), report()
+    for t, k in enumerate(int(s.group(1)) for s in stopped):
+        assert 0 < k < STEPS
+        resumed = text(log[t]) if t < 2 else text(sweep / "logs" / f"train_{again}_2.out")
+        assert f"resuming {runs[t]} at step {k}\n" in resumed, report()
+    assert "DUE TO JOB REQUEUE" in text(log[0]) and "start 2 on" in text(log[0])
+    assert "time limit near: requeued" in text(log[1]) and "start 2 on" in text(log[1])
+    assert "resuming" not in text(log[3]) and f"done: {STEPS} steps" in text(log[3])
+    evaluations = sorted((sweep / "logs").glob("evaluate_*.out"))
+    assert len(evaluations) == 1, report()             # the first one, cancelled, never ran
+    assert evaluations[0].read_text().startswith("all 4 runs have finished\n")
+    assert "| trials (seeds) | 2 | 2 |" in (sweep / "report" / "table1.md").read_text()
+
+
+def test_the_grid_is_configurations_times_seeds():
+    count = grid("count", env={"SWEEP": "/s"})
+    assert count.returncode == 0 and count.stdout == "50\n"           # the paper's, 10 seeds
+    flags = grid("flags", "11", env={"SWEEP": "/s"}).stdout.split("\n")[:-1]
+    assert flags == ["--model", "grouped", "--routing", "none", "--steps", "10000", "--seed",
+                     "1", "--seeds", "1", "--out", "/s/runs/grouped-none-s1"]
+    gpu = grid("runs", env={"SWEEP": "/s", "SEEDS_PER_TASK": "4"}).stdout.split()
+    assert len(gpu) == 15 and gpu[:3] == ["/s/runs/grouped-s0-3", "/s/runs/grouped-s4-7",
+                                          "/s/runs/grouped-s8-9"]
+    assert grid("flags", "2", env={"SWEEP": "/s", "SEEDS_PER_TASK": "4"}).stdout.split()[-5:] \
+        == ["8", "--seeds", "2", "--out", "/s/runs/grouped-s8-9"]
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["flags", "50"], {}, "no task 50: the grid has tasks 0 to 49"),
+    (["count"], {"SEEDS": "x"}, "SEEDS must be a whole number, got 'x'"),
+    (["count"], {"SEEDS_PER_TASK": "0"}, "SEEDS_PER_TASK must be at least 1, got 0"),
+    (["count"], {"GRID": "/nonexistent"}, "GRID /nonexistent: cannot read it"),
+    (["count"], {"SWEEP": None}, "SWEEP is not set"),
+    (["sideways"], {}, "usage: grid.py count | flags TASK | runs | check"),
+])
+def test_grid_errors_are_one_line(tmp_path, args, env, message):
+    env = {"SWEEP": "/s", **env}
+    proc = subprocess.run([sys.executable, os.path.join(SLURM, "grid.py"), *args],
+                          capture_output=True, text=True, timeout=60, env={
+                              **{k: v for k, v in os.environ.items() if k != "SWEEP"},
+                              **{k: v for k, v in env.items() if v is not None}})
+    assert proc.returncode == 2 and proc.stderr.startswith("grid.py: error: ")
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1, proc.stderr
+
+
+def test_a_grid_may_not_set_what_each_task_sets(tmp_path):
+    (tmp_path / "g").write_text("mine --model beta --seeds 3\n")
+    proc = grid("count", env={"SWEEP": "/s", "GRID": str(tmp_path / "g")})
+    assert proc.returncode == 2 and "configuration mine sets --seeds" in proc.stderr
+
+
+def test_check_names_every_run_that_has_not_finished(tmp_path):
+    (tmp_path / "g").write_text("beta --model beta\n")
+    env = {"SWEEP": str(tmp_path), "GRID": str(tmp_path / "g"), "SEEDS": "3",
+           "TRAIN_FLAGS": f"--steps 2 --batch-size 4 {' '.join(NARROW)}"}
+    runs = grid("runs", env=env).stdout.split()
+    run(*grid("flags", "0", env=env).stdout.split(), "--no-progress", check=0)
+    run(*grid("flags", "1", env=env).stdout.split(), "--steps", "1", "--no-progress", check=0)
+    config = os.path.join(runs[1], "config.json")
+    with open(config) as f:
+        stopped = json.load(f)
+    with open(config, "w") as f:                 # as if stopped at step 1 of the grid's 2
+        json.dump({**stopped, "steps": 2}, f)
+    proc = grid("check", env=env)
+    assert proc.returncode == 1 and proc.stderr == (
+        f"grid.py: 2 of 3 runs have not finished: {runs[1]}: step 1 of 2; {runs[2]}: not "
+        "started\n")
+    run(*grid("flags", "1", env=env).stdout.split(), "--no-progress", "--resume", check=0)
+    run(*grid("flags", "2", env=env).stdout.split(), "--no-progress", check=0)
+    assert grid("check", env=env).stdout == "all 3 runs have finished\n"
+
+
+@pytest.mark.parametrize("ci", ["", "true"], ids=["no CI", "CI=true"])
+def test_without_slurm_the_sweep_skips_saying_why_but_fails_under_ci(ci):
+    """A PATH without the Slurm commands (sbatch and the rest live in /usr/bin)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+         f"{__file__}::test_the_sweep_survives_preemption_the_time_limit_and_a_cancel"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "PATH": "/nonexistent", "CI": ci})
+    why = "no Slurm here (sbatch, squeue, scontrol, scancel, sinfo not found); on Debian"
+    if ci:
+        assert proc.returncode == 1 and "1 error" in proc.stdout, proc.stdout
+        assert f"CI=true: the Slurm tests must run here, but {why}" in proc.stdout
+    else:
+        assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout
+        assert "SKIPPED [1] tests/test_slurm.py" in proc.stdout and why in proc.stdout
