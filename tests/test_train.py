@@ -79,7 +79,7 @@ def test_a_run_directory_explains_itself(tmp_path):
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
     common = ["--model", "beta", "--beta", "4", "--checkpoint-every", "2", "--log-every", "3",
-              "--snapshot-every", "3", *FAST]
+              "--snapshot-every", "3", *FAST, *NARROW]
     run(*common, "--steps", "6", "--out", str(tmp_path / "straight"), check=0)
     run(*common, "--steps", "3", "--out", str(tmp_path / "split"), check=0)   # cuts nothing
     proc = run(*common, "--steps", "6", "--out", str(tmp_path / "split"), "--resume", check=0)
@@ -140,7 +140,7 @@ def test_ctrl_c_sigterm_sigusr1_save_a_checkpoint_that_resumes_exactly(tmp_path,
 
 
 def test_seeds_train_models_equal_to_single_runs(tmp_path):
-    common = ["--model", "grouped", "--steps", "2", *FAST]
+    common = ["--model", "grouped", "--steps", "2", *FAST, *NARROW]
     run(*common, "--seeds", "3", "--seed", "5", "--out", str(tmp_path / "joint"), check=0)
     joint = params(tmp_path / "joint")
     for m, seed in ((0, 5), (2, 7)):
@@ -155,7 +155,7 @@ def test_seeds_train_models_equal_to_single_runs(tmp_path):
 def test_beta_list_times_seeds_trains_every_pair(tmp_path):
     out = tmp_path / "grid"
     run("--model", "beta", "--beta", "1,5", "--seeds", "2", "--steps", "1", "--out", str(out),
-        *FAST, check=0)
+        *FAST, *NARROW, check=0)
     config = json.loads((out / "config.json").read_text())
     assert config["model_betas"] == [1.0, 1.0, 5.0, 5.0]
     assert config["model_seeds"] == [0, 1, 0, 1]
@@ -273,17 +273,17 @@ def test_a_stop_during_a_checkpoint_write_saves_once(tmp_path, monkeypatch):
 
 def test_existing_runs_are_never_overwritten_silently(tmp_path):
     out = tmp_path / "run"
-    run("--out", str(out), "--steps", "2", *FAST, check=0)
+    run("--out", str(out), "--steps", "2", *FAST, *NARROW, check=0)
     before = params(out)
-    proc = run("--out", str(out), "--steps", "2", *FAST)
+    proc = run("--out", str(out), "--steps", "2", *FAST, *NARROW)
     assert proc.returncode == 2 and "already holds a run" in proc.stderr
     assert_same_params(before, params(out))
     proc = run("--out", str(out), "--steps", "4", "--resume", "--beta", "5", "--lr", "0.001",
-               *FAST)
+               *FAST, *NARROW)
     assert proc.returncode == 2 and "model_betas" in proc.stderr and "lr" in proc.stderr
-    proc = run("--out", str(out), "--steps", "2", "--resume", *FAST)
+    proc = run("--out", str(out), "--steps", "2", "--resume", *FAST, *NARROW)
     assert proc.returncode == 2 and "already at step 2" in proc.stderr
-    run("--out", str(out), "--steps", "1", "--overwrite", *FAST, check=0)
+    run("--out", str(out), "--steps", "1", "--overwrite", *FAST, *NARROW, check=0)
 
 
 def test_resume_without_or_with_a_broken_checkpoint(tmp_path):
@@ -295,10 +295,10 @@ def test_resume_without_or_with_a_broken_checkpoint(tmp_path):
     assert proc.returncode == 2 and "no checkpoint" in proc.stderr
     assert os.listdir(tmp_path / "empty") == []         # not even the lock file it took
     out = tmp_path / "run"
-    run("--out", str(out), "--steps", "1", *FAST, check=0)
+    run("--out", str(out), "--steps", "1", *FAST, *NARROW, check=0)
     data = (out / "checkpoint.npz").read_bytes()
     (out / "checkpoint.npz").write_bytes(data[: len(data) // 2])
-    proc = run("--out", str(out), "--steps", "2", "--resume", *FAST)
+    proc = run("--out", str(out), "--steps", "2", "--resume", *FAST, *NARROW)
     assert proc.returncode == 2 and "corrupt or truncated" in proc.stderr
     assert "Traceback" not in proc.stderr
 
@@ -316,7 +316,7 @@ def test_gpu_without_cupy_is_a_clear_error(tmp_path):
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     out = tmp_path / "run"
     proc = run("--out", str(out), "--steps", "50", "--lr", "1e30", "--checkpoint-every", "1",
-               *FAST)
+               *FAST, *NARROW)
     assert proc.returncode == 1 and "non-finite" in proc.stderr and "logvar range" in proc.stderr
     with numpy.load(out / "checkpoint.npz") as f:
         assert all(numpy.isfinite(f[k]).all() for k in f.files if k.startswith("param/"))
