@@ -305,3 +305,25 @@ def test_without_slurm_the_sweep_skips_saying_why_but_fails_under_ci(ci):
     else:
         assert proc.returncode == 0 and "1 skipped" in proc.stdout, proc.stdout
         assert "SKIPPED [1] tests/test_slurm.py" in proc.stdout and why in proc.stdout
+
+
+def test_the_gpu_variant_asks_for_a_gpu_and_trains_every_seed_of_a_configuration_at_once(
+        tmp_path):
+    """What submit.sh --gpu hands sbatch, seen through a stand-in sbatch (no GPU needed)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "sbatch").write_text('#!/bin/sh\necho "$* | $SEEDS_PER_TASK | $TRAIN_FLAGS" >> '
+                                 f'{tmp_path}/calls\necho 42\n')
+    (bin_ / "sbatch").chmod(0o755)
+    proc = subprocess.run([os.path.join(SLURM, "submit.sh"), "--gpu", "--partition=gpu"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}",
+                               "SWEEP": str(tmp_path / "sweep"), "PYTHON": sys.executable})
+    assert proc.returncode == 0, proc.stderr
+    train, evaluation = (tmp_path / "calls").read_text().splitlines()
+    assert train.startswith("--parsable --export=ALL --gres=gpu:1 --cpus-per-task=4 --mem=16G "
+                            "--partition=gpu --array=0-4 ")
+    assert train.endswith("/scripts/slurm/train.sbatch | 10 | --steps 10000 --gpu")
+    assert evaluation.startswith("--parsable --export=ALL --partition=gpu --dependency=afterok:42 ")
+    assert "--gres" not in evaluation                    # the report is computed on CPUs
+    assert (tmp_path / "sweep" / "jobs").read_text() == "array 42\nevaluate 42\n"
