@@ -5,11 +5,11 @@ the MI matrix of the encoder means, MIG (eq. 12), MIC (eq. 13) of every factor w
 latent group and with the first three dimensions (Figure 1), KL per dimension, active
 dimensions, and the test reconstruction loss from the full latent and from each group prefix
 (eq. 8), written to DIR/metrics.json with the protocol. With --scores, the field's other scores
-beside them (tinyvae/scores.py: DCI, SAP, modularity, the FactorVAE score), each on the images
+beside them (tinyvae/metrics/: DCI, SAP, modularity, the FactorVAE score), each on the images
 its recipe takes (SCORE_IMAGES), encoded for all M models together too. Across runs: Table 1,
-Figures 1-2 and MI heat maps in --report (tinyvae/report.py). With --curves, MIG, MIC and the
-losses for every snapshot of a run, in DIR/curve.json, and learning curves in --report
-(tinyvae/curves.py).
+Figures 1-2 and MI heat maps in --report (tinyvae/experiment/table1.py). With --curves, MIG,
+MIC and the losses for every snapshot of a run, in DIR/curve.json, and learning curves in --report
+(tinyvae/experiment/curves.py).
 
 Shapes: M models, N test images, n images per batch, P pixels, Z latent, G groups, K factors.
 """
@@ -22,26 +22,27 @@ import time
 import numpy
 from tqdm import tqdm
 
-from tinyvae.backend import BackendError, device_name, get_xp, to_numpy
-from tinyvae.curves import write_curves
-from tinyvae.data import (SPLIT_SEED, TEST_SIZE, DataError, classes_to_index, open_dataset,
-                          test_split)
-from tinyvae.losses import bernoulli_nll_forward, kl_normal_forward
-from tinyvae.metrics import (MetricsInputError, factor_entropy, mic_from_mi, mig_from_mi,
-                             mutual_info_matrix)
-from tinyvae.report import SCORE_ROWS, headline, write_report
-from tinyvae.runs import (CHECKPOINT, CONFIG, RunError, build_model, load_run, load_weights,
-                          read_json, snapshot_path, snapshot_steps, training_holder,
-                          write_json)
-from tinyvae.scores import TEST_POINTS, TRAIN_POINTS, dci, factorvae_scores, modularity, sap
+from tinyvae.backend import BackendError, device_name, get_xp
+from tinyvae.data.dataset import SPLIT_SEED, TEST_SIZE, DataError, open_dataset
+from tinyvae.experiment.curves import write_curves
+from tinyvae.experiment.evaluation import (FIRST_DIMS, SCORE_SEED, encode_means, encode_test_set,
+                                           score_model, score_points, test_images)
+from tinyvae.experiment.runs import (CHECKPOINT, CONFIG, RunError, build_model, load_run,
+                                     load_weights, read_json, snapshot_path, snapshot_steps,
+                                     training_holder, write_json)
+from tinyvae.experiment.table1 import SCORE_ROWS, headline, write_report
+from tinyvae.metrics.checks import TEST_POINTS, TRAIN_POINTS, MetricsInputError
+from tinyvae.metrics.dci import dci
+from tinyvae.metrics.factorvae import factorvae_scores
+from tinyvae.metrics.mig import factor_entropy
+from tinyvae.metrics.modularity import modularity
+from tinyvae.metrics.sap import sap
 
 METRICS, CURVE = "metrics.json", "curve.json"
 ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
-FIRST_DIMS = 3        # Figure 1: MIC of each factor in the first three latent dimensions
 SCORES = ("mig", "mic", "dci", "sap", "modularity", "factorvae")  # --scores, in computing order
 ALWAYS = ("mig", "mic")                  # Table 1 and the figures need them
 DEFAULT_SCORES = ("mig", "mic", "sap", "modularity")  # seconds per model; DCI, FactorVAE: minutes
-SCORE_SEED = 0        # DCI's and SAP's points, and the FactorVAE score's batches
 # Which images each score sees (metrics.json's protocol, Table 1's caption).
 TEST_IMAGES = "the fixed test images (n_images of the test_size held out by test_split_seed)"
 DRAWN = ("drawn at random from the whole factor grid, every factor's class uniform and "
@@ -114,72 +115,6 @@ def parse_args(argv):
     asked = set(names or (ALWAYS if a.curves else DEFAULT_SCORES)) | set(ALWAYS)
     a.scores = tuple(n for n in SCORES if n in asked)
     return a
-
-
-def test_images(n_images, n):
-    """n of the fixed test images (n,), evenly spaced through them, so that a subset still
-    holds every shape; n = TEST_SIZE gives them all."""
-    test = test_split(n_images)[0]                                      # (TEST_SIZE,)
-    return test[numpy.linspace(0, len(test) - 1, n).round().astype(numpy.int64)]
-
-
-test_images.__test__ = False          # a `test_`-named function, but not a test
-
-
-def prefix_codes(model, mu):
-    """Eq. 8 at test time: decoding i sees the means [mu_1 .. mu_i | 0 ... 0]; the G inputs
-    are stacked along the batch axis, so one decoder pass serves every prefix."""
-    M, n, Z = mu.shape
-    return model.prefix_inputs(mu).reshape(M, -1, Z)                        # (M, G n, Z)
-
-
-def encoded_batches(model, dataset, indices, batch_size, progress, desc="encoding"):
-    """Per batch of the images `indices` (N,): (x, mu, logvar), (M, n, P) and (M, n, Z) twice,
-    all M models encoded in one pass."""
-    xp, M = model.xp, model.models
-    for start in tqdm(range(0, len(indices), batch_size), disable=not progress, leave=False,
-                      unit="batch", desc=desc):
-        x = dataset.images(indices[start:start + batch_size], xp, model.dtype)   # (n, P)
-        # Every model sees the same images: one rendered copy, M broadcast views.
-        x = xp.broadcast_to(x, (M,) + x.shape)                              # (M, n, P)
-        yield (x, *model.encode(x))                                         # (M, n, Z) x 2
-
-
-def encode_means(model, dataset, indices, batch_size, progress=False, desc="encoding"):
-    """Encoder means (M, N, Z) on the host of the images `indices` (N,)."""
-    return numpy.concatenate([to_numpy(mu) for _, mu, _ in encoded_batches(
-        model, dataset, indices, batch_size, progress, desc)], axis=1)     # (M, N, Z)
-
-
-def encode_test_set(model, dataset, indices, batch_size, progress):
-    """Encoder means (M, N, Z) on the host, and per model the test-set means of the KL per
-    dimension (M, Z) and of the BCE summed over pixels from each group prefix (M, G)."""
-    xp, M, G, Z = model.xp, model.models, len(model.groups), model.latent
-    kl_sum = xp.zeros((M, Z), dtype=xp.float64)                             # (M, Z)
-    rec_sum = xp.zeros((M, G), dtype=xp.float64)                            # (M, G)
-    mus = []
-    for x, mu, logvar in encoded_batches(model, dataset, indices, batch_size, progress):
-        kl, _ = kl_normal_forward(mu, logvar)                               # (M, n, Z)
-        kl_sum += kl.sum(axis=1, dtype=xp.float64)
-        # The reconstruction is decoded from the means, not a sample: the loss of the code.
-        logits = model.decode(prefix_codes(model, mu))                      # (M, G n, P)
-        logits = logits.reshape(M, G, x.shape[1], -1)                       # (M, G, n, P)
-        nll, _ = bernoulli_nll_forward(logits, x[:, None])                  # (M, G, n)
-        rec_sum += nll.sum(axis=2, dtype=xp.float64)
-        mus.append(to_numpy(mu))                                            # (M, n, Z)
-    N = len(indices)
-    return numpy.concatenate(mus, axis=1), to_numpy(kl_sum) / N, to_numpy(rec_sum) / N
-
-
-def score_model(mu, factors, entropy, group_slices, bins):
-    """MI matrix, MIG (eq. 12) and MICs (eq. 13) of one model's means mu (N, Z)."""
-    mi = mutual_info_matrix(mu, factors, bins)                              # (Z, K)
-    mig, gaps = mig_from_mi(mi, entropy)                                    # float, (K,)
-    mic_groups = [mic_from_mi(mi, entropy, range(g.start, g.stop))
-                  for g in group_slices]                                    # G x (K,)
-    mic_first3 = mic_from_mi(mi, entropy, range(min(FIRST_DIMS, len(mi))))  # (K,)
-    return {"mig": mig, "gaps": gaps, "mi": mi, "entropy": entropy,
-            "mic_groups": numpy.stack(mic_groups), "mic_first3": mic_first3}  # (G, K)
 
 
 def evaluate_run(run_dir, xp, a, datasets):
@@ -262,14 +197,6 @@ def other_scores(records, model, dataset, a, run_dir):
             r["factorvae"] = result
         _took(run_dir, "factorvae", start)
     return protocol
-
-
-def score_points(dataset, n, seed=SCORE_SEED):
-    """n image indices (n,) as disentanglement_lib draws DCI's and SAP's points (SCORE_IMAGES):
-    the first ones fit the classifiers, the rest test them."""
-    sizes = dataset.factor_sizes
-    classes = numpy.random.default_rng(seed).integers(0, sizes, (n, len(sizes)))  # (n, K)
-    return classes_to_index(classes, sizes)                                 # (n,)
 
 
 def _took(run_dir, what, start):

@@ -5,7 +5,6 @@ directory explains itself: config.json, log.csv, checkpoint.npz and figures/.
 """
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
-import csv
 import errno
 import importlib.metadata
 import os
@@ -16,22 +15,18 @@ import sys
 
 import numpy
 
-from tinyvae import Adam, BackendError, get_xp
-from tinyvae.backend import device_name, to_numpy
-from tinyvae.data import BatchSampler, DataError, open_dataset, test_split
-from tinyvae.losses import kl_normal_forward
-from tinyvae.plots import save_training_figures
-from tinyvae.routing import routing_report
-from tinyvae.runs import (CHECKPOINT, CONFIG, LOG, NoLocks, RunBusy, RunError, build_model,
-                          checkpoint_step, clear_run_dir, load_checkpoint, load_params,
-                          lock_run_dir, read_json, release_run_dir, remove_leftovers,
-                          save_checkpoint, save_snapshot, write_json)
-from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, ROUTINGS
+from tinyvae.backend import BackendError, device_name, get_xp, to_numpy
+from tinyvae.data.dataset import DataError, open_dataset
+from tinyvae.experiment.figures import draw_run_figures
+from tinyvae.experiment.runs import (CHECKPOINT, CONFIG, LOG, NoLocks, RunBusy, RunError,
+                                     checkpoint_step, clear_run_dir, load_checkpoint,
+                                     lock_run_dir, read_json, read_log, release_run_dir,
+                                     remove_leftovers, save_checkpoint, save_snapshot,
+                                     write_json, write_log)
+from tinyvae.experiment.trainer import Trainer
+from tinyvae.routing_report import routing_report
+from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, EXPLAIN_STREAM, ROUTINGS
 
-NOISE_STREAM = 1          # each seed's random stream for eps (0 draws the initial weights)
-EXPLAIN_STREAM = 2        # the noise of the --explain report, apart from training's
-FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
-FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
 # Settings that define what is trained: a resumed run must agree on all of them.
 IDENTITY = ("model", "latent", "groups", "routing", "kl_scale", "encoder_hidden",
             "decoder_hidden", "model_betas", "model_seeds", "batch_size", "lr", "data")
@@ -296,172 +291,6 @@ def versions(xp):
     return v
 
 
-class Trainer:
-    """Everything one training loop holds: model, optimizer, data streams, noise streams."""
-
-    def __init__(self, config, xp, dataset):
-        self.config, self.xp, self.dataset = config, xp, dataset
-        self.model = build_model(config, xp)
-        self.opt = Adam(self.model.params, lr=config["lr"])
-        test_idx, train_idx = test_split(dataset.n_images)
-        self.test_idx = test_idx
-        self.sampler = BatchSampler(train_idx, config["model_seeds"])
-        self.noise = [numpy.random.default_rng((s, NOISE_STREAM)) for s in config["model_seeds"]]
-        self.step = 0
-        self.labels = [f"{config['model']} β={b:g} seed={s}" for b, s in
-                       zip(config["model_betas"], config["model_seeds"])]
-        self._reset_sums()
-
-    def _reset_sums(self):
-        self.sums, self.count = None, 0
-
-    def batch(self):
-        B, Z = self.config["batch_size"], self.config["latent"]
-        idx = self.sampler.next(B)                                         # (M, B)
-        x = self.dataset.images(idx, self.xp, self.model.dtype)            # (M, B, P)
-        eps = numpy.stack([g.standard_normal((B, Z)) for g in self.noise])  # (M, B, Z)
-        return x, self.xp.asarray(eps, dtype=self.model.dtype)
-
-    def train_step(self):
-        """One step; returns None, or the name of the first non-finite term and the images."""
-        x, eps = self.batch()
-        losses, cache = self.model.forward(x, eps)
-        grads, _, _, dzin = self.model.backward(cache)
-        bad = self._first_nonfinite(losses, grads)
-        if bad:
-            return bad, x
-        self.opt.step(grads)
-        self.step += 1
-        keep = {k: losses[k] for k in ("total", "rec", "kl", "kl_dim")}
-        if len(self.model.groups) > 1:
-            keep.update(self._routing_norms(dzin))
-        self.sums = keep if self.sums is None else {k: self.sums[k] + v for k, v in keep.items()}
-        self.count += 1
-        return None
-
-    def _routing_norms(self, dzin):
-        """The routing at work: for each decoding i > 1, the norm over the batch of the
-        gradient L_rec,i sends to the earlier groups z_1 .. z_(i-1) (held back under the
-        paper's routing, passed on under "none": the same quantity under both) and to its own
-        group z_i. dzin (M, G, B, Z) -> two (M, G-1) arrays."""
-        xp = self.xp
-        slices = self.model.group_slices[1:]
-        earlier = [xp.sqrt((dzin[:, i + 1, :, :g.start] ** 2).sum(axis=(1, 2)))
-                   for i, g in enumerate(slices)]                          # (G-1) x (M,)
-        own = [xp.sqrt((dzin[:, i + 1, :, g] ** 2).sum(axis=(1, 2)))
-               for i, g in enumerate(slices)]                              # (G-1) x (M,)
-        return {"to_earlier": xp.stack(earlier, axis=1), "to_own": xp.stack(own, axis=1)}
-
-    def _first_nonfinite(self, losses, grads):
-        """The first non-finite loss term, or bias gradient, of this step (None if all finite).
-        The biases' gradients are sums of the layers' output gradients, so a non-finite value
-        anywhere upstream shows there; checking them costs almost nothing."""
-        xp = self.xp
-        checks = [("total loss", losses["total"]), ("KL", losses["kl"])]
-        checks += [(f"L_rec,{i + 1}", losses["rec"][:, i]) for i in range(len(self.model.groups))]
-        checks += [(f"gradient of {k}", g) for k, g in grads.items() if k.endswith(".b")]
-        flags = to_numpy(xp.stack([xp.isfinite(v).all() for _, v in checks]))
-        for (name, _), ok in zip(checks, flags):
-            if not ok:
-                return name
-        return None
-
-    def log_rows(self):
-        """Means since the last log row: one dict per model."""
-        sums = {k: to_numpy(v) / self.count for k, v in self.sums.items()}
-        rows = []
-        for m in range(self.model.models):
-            row = {"step": self.step, "model": m, "beta": self.config["model_betas"][m],
-                   "seed": self.config["model_seeds"][m], "total": sums["total"][m]}
-            row.update({f"rec_{i + 1}": r for i, r in enumerate(sums["rec"][m])})
-            row["kl"] = sums["kl"][m]
-            row.update({f"kl_z{d + 1}": k for d, k in enumerate(sums["kl_dim"][m])})
-            for i in range(sums["to_own"].shape[1] if "to_own" in sums else 0):
-                row[f"grad_rec_{i + 2}_to_earlier"] = sums["to_earlier"][m, i]
-                row[f"grad_rec_{i + 2}_to_own"] = sums["to_own"][m, i]
-            rows.append(row)
-        self._reset_sums()
-        return rows
-
-    def state(self):
-        # The running sums of a log interval cut by a checkpoint travel with it, so a resumed
-        # run writes the same log rows as one that never stopped.
-        sums = {k: to_numpy(v).tolist() for k, v in (self.sums or {}).items()}
-        return {"step": self.step, "sampler": self.sampler.state(),
-                "noise": [g.bit_generator.state for g in self.noise],
-                "log_sums": sums, "log_count": self.count, "config": self.config}
-
-    def restore(self, arrays, state, where):
-        load_params(self.model, arrays, where)
-        self.opt.load_state({"t": state["adam_t"],
-                             "m": {k: arrays["adam_m/" + k] for k in self.model.params},
-                             "v": {k: arrays["adam_v/" + k] for k in self.model.params}})
-        self.sampler.set_state(state["sampler"])
-        for g, s in zip(self.noise, state["noise"]):
-            g.bit_generator.state = s
-        self.step = int(state["step"])
-        self.count = int(state["log_count"])
-        self.sums = {k: self.xp.asarray(v, dtype=self.model.dtype)
-                     for k, v in state["log_sums"].items()} or None
-        if self.sums is not None and len(self.model.groups) > 1 and "to_own" not in self.sums:
-            # A checkpoint from before the routing norms were logged: their sums over the
-            # interval it cut are unknown, so that one log row says nan for them.
-            nan = self.xp.full((self.model.models, len(self.model.groups) - 1), numpy.nan,
-                               dtype=self.model.dtype)                     # (M, G-1)
-            self.sums.update(to_earlier=nan, to_own=nan.copy())
-
-
-def read_log(path, upto=None):
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        lines = f.read().splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines.pop()                 # a write cut short (a kill, a full disk): not a row
-    rows = list(csv.DictReader(lines))
-    return [r for r in rows if upto is None or int(r["step"]) <= upto]
-
-
-def write_log(path, rows, append=True):
-    """Append rows (or rewrite the file through a temporary one, when append is false)."""
-    if not rows:
-        if not append and os.path.exists(path):
-            os.remove(path)         # resumed from before the first row: none of them stays
-        return
-    if append and os.path.exists(path) and _header(path) != list(rows[0]):
-        # A run begun by an older train.py, resumed by this one: its rows lack the newer
-        # columns (left empty there), so the file is rewritten under the new header.
-        rows, append = read_log(path) + rows, False
-    new = not (append and os.path.exists(path))
-    target = path + ".tmp" if not append else path
-    with open(target, "w" if new else "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[-1]), restval="")
-        if new:
-            w.writeheader()
-        w.writerows([{k: (f"{v:.6g}" if isinstance(v, (float, numpy.floating)) else v)
-                      for k, v in r.items()} for r in rows])
-    if target != path:
-        os.replace(target, path)
-
-
-def _header(path):
-    with open(path, newline="") as f:
-        return next(csv.reader(f), [])
-
-
-def figures(out, trainer):
-    """Reconstructions and traversals of the first test images, and the loss curves."""
-    M = trainer.model.models
-    # Spread over the sorted test set, so all three shapes appear.
-    pick = numpy.linspace(0, len(trainer.test_idx) - 1, FIGURE_IMAGES).astype(int)   # (N,)
-    idx = numpy.broadcast_to(trainer.test_idx[pick], (M, FIGURE_IMAGES))              # (M, N)
-    x = trainer.dataset.images(idx, trainer.xp, trainer.model.dtype)            # (M, N, P)
-    mu, logvar = trainer.model.encode(x)                                        # (M, N, Z)
-    kl_dim = to_numpy(kl_normal_forward(mu, logvar)[0]).mean(axis=1)            # (M, Z)
-    save_training_figures(os.path.join(out, "figures"), trainer.model, x, kl_dim,
-                          read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)
-
-
 def train(config, out, xp, dataset, resume_from, explain, progress, again):
     """Train to config["steps"]; the exit status: 0, or 128 + the number of a stop signal
     (the run saved and resumable with the command `again`)."""
@@ -541,7 +370,7 @@ def train(config, out, xp, dataset, resume_from, explain, progress, again):
 
 def _save(out, trainer):
     save_checkpoint(out, trainer.model, trainer.opt, trainer.state())
-    figures(out, trainer)
+    draw_run_figures(out, trainer)
 
 
 def _postfix(row):

@@ -16,8 +16,8 @@ Default: for β-VAE (groups 6) and Grouped-VAE (groups 3,3), batch 64, float32, 
 of a training step (forward, backward, Adam lr 1e-4) over --steps rounds after 3 warm-up
 steps, for torch's default Adam, then its foreach=True and fused=True Adam (whichever is not
 the default; fused is one compiled kernel over each parameter), and tinyvae's own step, all
-in this process; then tinyvae's floor (the step's matmuls alone, `tinyvae.bench.make_floor`)
-and each step's floor ratio. Each round runs every
+in this process; then tinyvae's floor (the step's matmuls alone,
+`tinyvae.experiment.bench.make_floor`) and each step's floor ratio. Each round runs every
 step and the floor one after another, so all of them see the same machine load.
 
 --check: in float64, one batch, groups (3,3), (2,2,2) and (6,): every gradient of tinyvae's
@@ -33,12 +33,11 @@ import os
 import sys
 import time
 
-# importable from wherever the script is run; tinyvae before NumPy, so that its
-# OPENBLAS_THREAD_TIMEOUT reaches OpenBLAS (see tinyvae/__init__.py) as in train.py
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+# tinyvae before NumPy, so that its OPENBLAS_THREAD_TIMEOUT reaches OpenBLAS (see
+# tinyvae/__init__.py) as in train.py
 import tinyvae  # noqa: E402
-from tinyvae.bench import BATCH, CONFIGS, make_floor  # noqa: E402
-from tinyvae.optim import usable_cpus  # noqa: E402
+from tinyvae.experiment.bench import BATCH, CONFIGS, make_floor  # noqa: E402
+from tinyvae.optim_fast import usable_cpus  # noqa: E402
 from tinyvae.vae import GroupedVAE  # noqa: E402
 
 import numpy  # noqa: E402
@@ -267,8 +266,8 @@ def run_bench(steps, warmup=3):
             p90 = numpy.percentile(t[:, 0], 90)
             print(f"{name:13s} {label:14s} {step:7.2f} {p90:7.2f} {fwd:8.2f} {bwd:8.2f} "
                   f"{adam:6.2f} | {flops / 1e9:6.2f} {floor_ms:7.2f} {step / floor_ms:11.2f}")
-    print("floor: tinyvae's matmuls alone on NumPy (tinyvae.bench.make_floor), timed in each "
-          "round right after the steps; torch's forward includes zero_grad")
+    print("floor: tinyvae's matmuls alone on NumPy (tinyvae.experiment.bench.make_floor), timed in "
+          "each round right after the steps; torch's forward includes zero_grad")
 
 
 def main(argv=None):

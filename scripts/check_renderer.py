@@ -5,15 +5,12 @@
 The GIF (github.com/deepmind/dsprites-dataset, 320 frames of 64x64, pixels 0/255) is not part
 of tinyvae. Prints the wrong pixels of every frame that has any, then the totals per shape.
 """
-import os
 import sys
 
 import numpy
 from PIL import Image
 
-# importable from wherever the script is run
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from tinyvae.data import render  # noqa: E402
+from tinyvae.data.render import render
 
 SHAPES = ("square", "ellipse", "heart")
 

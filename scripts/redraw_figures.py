@@ -5,24 +5,24 @@ train.py draws a run's figures at each checkpoint; a run made before a change to
 keeps the old drawings. The figures are a pure function of the checkpoint and the log, so
 redrawing gives what training with today's code would have drawn at its last checkpoint.
 """
+import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-import tinyvae  # noqa: E402,F401  (first: it sets how OpenBLAS threads wait)
-import numpy  # noqa: E402
+import numpy
 
-import train  # noqa: E402
-from tinyvae.data import DataError, open_dataset  # noqa: E402
-from tinyvae.runs import CONFIG, RunError, load_weights, read_json  # noqa: E402
+from tinyvae.data.dataset import DataError, open_dataset
+from tinyvae.experiment.figures import draw_run_figures
+from tinyvae.experiment.runs import CONFIG, RunError, load_weights, read_json
+from tinyvae.experiment.trainer import Trainer
 
 
 def redraw(run_dir):
     config = read_json(os.path.join(run_dir, CONFIG))
     dataset = open_dataset(None if config["data"] == "renderer" else config["data"])
-    trainer = train.Trainer(config, numpy, dataset)
+    trainer = Trainer(config, numpy, dataset)
     load_weights(trainer.model, run_dir)
-    train.figures(run_dir, trainer)
+    draw_run_figures(run_dir, trainer)
 
 
 def main(argv):

@@ -7,14 +7,12 @@ import csv
 import io
 import json
 import os
-import sys
 
 import numpy
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import train  # noqa: E402
+import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
 
 FAST = ["--batch-size", "4", "--no-progress", "--log-every", "1", "--checkpoint-every", "2"]
 

@@ -9,8 +9,9 @@ import json
 import numpy
 import pytest
 
-from tinyvae import data
-from tinyvae.render import POSY_DOWN
+from tinyvae.data import dataset as data
+from tinyvae.data import render as renderer
+from tinyvae.data.render import POSY_DOWN
 
 SQUARE, ELLIPSE, HEART = 0, 1, 2
 
@@ -22,7 +23,7 @@ def classes(shape, scale=5, orientation=0, pos_x=0, pos_y=0):
 
 
 def on_pixels(c):
-    return data.render(c).reshape(len(c), -1).sum(axis=1).astype(int)      # (N,)
+    return renderer.render(c).reshape(len(c), -1).sum(axis=1).astype(int)      # (N,)
 
 
 def row_spans(image):
@@ -103,14 +104,14 @@ MEASURED_SPANS = {         # (shape, scale, orientation) at pos (0, 0): rows -> 
 
 @pytest.mark.parametrize("key", MEASURED_SPANS, ids=lambda k: "shape%d-scale%d-orient%d" % k)
 def test_row_spans_match_the_real_frames(key):
-    image = data.render(classes(*key))[0]                                    # (64, 64)
+    image = renderer.render(classes(*key))[0]                                    # (64, 64)
     assert row_spans(image) == expand(MEASURED_SPANS[key])
 
 
 def test_rotation_is_counter_clockwise():
     # Spec §5: the heart at orientation 5 has rows 5-21, its right edge at column 21 on rows
     # 10-21 and a bottom row 9-21: the tip has turned towards the lower right.
-    spans = row_spans(data.render(classes(HEART, orientation=5))[0])
+    spans = row_spans(renderer.render(classes(HEART, orientation=5))[0])
     assert min(spans) == 5 and max(spans) == 21
     assert all(spans[r][-1][1] == 21 for r in range(10, 22))
     assert spans[21] == [(9, 21)]
@@ -119,7 +120,7 @@ def test_rotation_is_counter_clockwise():
 def test_positions_run_right_and_down():
     # Square, scale 0.5 (rows/cols 11-20 at pos 0): posX moves columns, posY rows, by 32 px
     # over the 31 steps; with POSY_DOWN, posY = 31 is at the bottom (spec §7: rows 43-52).
-    image = data.render(classes(SQUARE, scale=0, pos_x=31, pos_y=31))[0]    # (64, 64)
+    image = renderer.render(classes(SQUARE, scale=0, pos_x=31, pos_y=31))[0]    # (64, 64)
     rows, cols = numpy.nonzero(image)
     assert (cols.min(), cols.max()) == (43, 52)
     assert (rows.min(), rows.max()) == ((43, 52) if POSY_DOWN else (11, 20))
@@ -130,12 +131,13 @@ def test_orientation_0_and_39_give_the_same_image():
                                       indexing="ij"), axis=-1).reshape(-1, 4)   # (18432, 4)
     at_0 = numpy.insert(grid, 2, 0, axis=1)                                # (18432, K)
     at_39 = numpy.insert(grid, 2, 39, axis=1)                              # (18432, K)
-    assert numpy.array_equal(data.render(at_0), data.render(at_39))
+    assert numpy.array_equal(renderer.render(at_0), renderer.render(at_39))
 
 
 def test_images_are_binary_and_stay_off_the_border():
     rng = numpy.random.default_rng(1)
-    x = data.render(data.index_to_classes(rng.integers(0, data.N_IMAGES, 2000)))   # (N, 64, 64)
+    idx = rng.integers(0, renderer.N_IMAGES, 2000)                          # (N,)
+    x = renderer.render(renderer.index_to_classes(idx))                     # (N, 64, 64)
     assert x.dtype == numpy.uint8 and x.shape == (2000, 64, 64)
     assert set(numpy.unique(x).tolist()) <= {0, 1}
     border = numpy.ones((64, 64), dtype=bool)
@@ -146,21 +148,21 @@ def test_images_are_binary_and_stay_off_the_border():
 def test_dataset_mean_pixel_matches_the_real_file():
     # disent's statistic over all 737,280 real images; spec §4's model is within 0.02 %.
     # 100k random images estimate the mean to about 0.15 % (one standard error).
-    idx = numpy.random.default_rng(2).integers(0, data.N_IMAGES, 100_000)   # (100000,)
+    idx = numpy.random.default_rng(2).integers(0, renderer.N_IMAGES, 100_000)   # (100000,)
     mean = data.open_dataset().images(idx).mean(dtype=numpy.float64)
     assert abs(mean / 0.042494423521889584 - 1) < 0.01, mean
 
 
 def test_render_rejects_bad_classes():
     with pytest.raises(ValueError, match="orientation has classes outside 0..39"):
-        data.render(classes(HEART, orientation=40))
+        renderer.render(classes(HEART, orientation=40))
     with pytest.raises(ValueError, match=r"shape \(\.\.\., 5\)"):
-        data.render(numpy.zeros((3, 4), dtype=int))
+        renderer.render(numpy.zeros((3, 4), dtype=int))
 
 
 def test_cupy_renders_what_numpy_renders(cupy):
-    c = data.index_to_classes(numpy.random.default_rng(3).integers(0, data.N_IMAGES, 5000))
-    assert numpy.array_equal(cupy.asnumpy(data.render(c, cupy)), data.render(c))
+    c = renderer.index_to_classes(numpy.random.default_rng(3).integers(0, renderer.N_IMAGES, 5000))
+    assert numpy.array_equal(cupy.asnumpy(renderer.render(c, cupy)), renderer.render(c))
     x = data.open_dataset().images(numpy.arange(12).reshape(3, 4), cupy, numpy.float32)
     assert isinstance(x, cupy.ndarray) and x.dtype == numpy.float32 and x.shape == (3, 4, 4096)
 
@@ -168,27 +170,28 @@ def test_cupy_renders_what_numpy_renders(cupy):
 # ---------------------------------------------------------------- indexing and the interface
 
 def test_index_and_classes_round_trip():
-    idx = numpy.random.default_rng(4).integers(0, data.N_IMAGES, 1000)     # (1000,)
-    c = data.index_to_classes(idx)                                         # (1000, K)
+    idx = numpy.random.default_rng(4).integers(0, renderer.N_IMAGES, 1000)     # (1000,)
+    c = renderer.index_to_classes(idx)                                         # (1000, K)
     # The real file's latents_bases (spec §3), colour dropped.
     assert numpy.array_equal(c @ numpy.array([245760, 40960, 1024, 32, 1]), idx)
-    assert numpy.array_equal(data.classes_to_index(c), idx)
-    assert data.index_to_classes(numpy.array([0])).tolist() == [[0, 0, 0, 0, 0]]
-    assert data.index_to_classes(numpy.array([data.N_IMAGES - 1])).tolist() == [[2, 5, 39, 31, 31]]
+    assert numpy.array_equal(renderer.classes_to_index(c), idx)
+    assert renderer.index_to_classes(numpy.array([0])).tolist() == [[0, 0, 0, 0, 0]]
+    last = numpy.array([renderer.N_IMAGES - 1])
+    assert renderer.index_to_classes(last).tolist() == [[2, 5, 39, 31, 31]]
 
 
 def test_renderer_dataset_interface():
     ds = data.open_dataset()
-    assert (ds.factor_names, ds.factor_sizes) == (data.FACTOR_NAMES, data.FACTOR_SIZES)
-    assert ds.n_images == data.N_IMAGES == numpy.prod(data.FACTOR_SIZES)
+    assert (ds.factor_names, ds.factor_sizes) == (renderer.FACTOR_NAMES, renderer.FACTOR_SIZES)
+    assert ds.n_images == renderer.N_IMAGES == numpy.prod(renderer.FACTOR_SIZES)
     assert ds.source == "renderer"
     idx = numpy.array([[0, 5, 700_000], [123_456, 1, 2]])                  # (M, B)
     x = ds.images(idx, dtype=numpy.float32)                                # (M, B, P)
     assert x.shape == (2, 3, 4096) and x.dtype == numpy.float32
-    assert numpy.array_equal(x[1, 0].reshape(64, 64), data.render(ds.factors(idx)[1, :1])[0])
+    assert numpy.array_equal(x[1, 0].reshape(64, 64), renderer.render(ds.factors(idx)[1, :1])[0])
     assert ds.factors(idx).shape == (2, 3, 5)
     with pytest.raises(ValueError, match="indices must lie in 0..737279"):
-        ds.images(numpy.array([data.N_IMAGES]))
+        ds.images(numpy.array([renderer.N_IMAGES]))
 
 
 # ---------------------------------------------------------------- the real file's loader
@@ -199,7 +202,7 @@ SMALL = (3, 2, 2, 2, 2)        # a reduced grid in the real format: 48 images
 def real_format_classes(n=48):
     """latents_classes (n, 1 + K) of the SMALL grid: colour 0, then the row-major factors."""
     return numpy.concatenate([numpy.zeros((n, 1), int),
-                              data.index_to_classes(numpy.arange(n), SMALL)], axis=1)
+                              renderer.index_to_classes(numpy.arange(n), SMALL)], axis=1)
 
 
 def write_npz(path, **change):
@@ -289,16 +292,16 @@ def test_loader_checks_the_full_grid_by_default(tmp_path):
 
 def test_split_is_fixed_disjoint_and_complete():
     test, train = data.test_split()
-    assert len(test) == data.TEST_SIZE and len(test) + len(train) == data.N_IMAGES
+    assert len(test) == data.TEST_SIZE and len(test) + len(train) == renderer.N_IMAGES
     # together exactly every image once: no overlap, nothing missing
     both = numpy.sort(numpy.concatenate([test, train]))                   # (N,)
-    assert numpy.array_equal(both, numpy.arange(data.N_IMAGES))
+    assert numpy.array_equal(both, numpy.arange(renderer.N_IMAGES))
     assert numpy.all(numpy.diff(test) > 0) and numpy.all(numpy.diff(train) > 0)
     again, _ = data.test_split()
     other, _ = data.test_split(seed=data.SPLIT_SEED + 1)
     assert numpy.array_equal(test, again) and not numpy.array_equal(test, other)
     # drawn from the whole grid: every shape is held out about equally
-    assert numpy.all(numpy.abs(numpy.bincount(data.index_to_classes(test)[:, 0]) - 3333) < 200)
+    assert numpy.all(numpy.abs(numpy.bincount(renderer.index_to_classes(test)[:, 0]) - 3333) < 200)
 
 
 def test_sampler_draws_only_train_images_uniformly():

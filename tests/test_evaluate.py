@@ -15,14 +15,17 @@ import numpy
 import pytest
 from PIL import Image
 
-from tinyvae.data import TEST_SIZE, open_dataset, test_split
-from tinyvae.metrics import MetricsInputError, modularity, mutual_info_matrix, sap
-from tinyvae.report import configurations, table1, table1_markdown
-from tinyvae.runs import load_run, snapshot_path
+from tinyvae.data.dataset import TEST_SIZE, open_dataset, test_split
+from tinyvae.experiment.evaluation import encode_test_set, score_points, test_images
+from tinyvae.experiment.runs import load_run, snapshot_path
+from tinyvae.experiment.table1 import configurations, table1, table1_markdown
+from tinyvae.metrics.checks import MetricsInputError
+from tinyvae.metrics.mig import mutual_info_matrix
+from tinyvae.metrics.modularity import modularity
+from tinyvae.metrics.sap import sap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-import evaluate  # noqa: E402  (the top-level script, imported for its helpers)
+import evaluate  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
 POINTS = 100          # --score-points: DCI on the recipe's 10,000 takes minutes per model
@@ -120,7 +123,7 @@ def test_scores_match_a_recomputation_by_hand(runs, evaluated):
     independent BCE in float64: every model sees the images it should, in batches or not."""
     _, model, _ = load_run(runs / "grouped")
     dataset = open_dataset()
-    indices = evaluate.test_images(dataset.n_images, N)                     # (N,)
+    indices = test_images(dataset.n_images, N)                              # (N,)
     assert set(indices) <= set(test_split(dataset.n_images)[0])
     assert set(dataset.factors(indices)[:, 0]) == {0, 1, 2}                 # every shape
     x = dataset.images(numpy.stack([indices] * model.models), numpy, numpy.float32)  # (M, N, P)
@@ -230,9 +233,9 @@ def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path
 def test_the_cupy_pass_matches_the_numpy_reference(runs, cupy):
     """encode_test_set on CuPy against NumPy: means, KL per dimension, prefix losses."""
     dataset = open_dataset()
-    indices = evaluate.test_images(dataset.n_images, N)                     # (N,)
-    cpu, gpu = (evaluate.encode_test_set(load_run(runs / "grouped", xp)[1], dataset, indices,
-                                         150, False) for xp in (numpy, cupy))
+    indices = test_images(dataset.n_images, N)                              # (N,)
+    cpu, gpu = (encode_test_set(load_run(runs / "grouped", xp)[1], dataset, indices,
+                                150, False) for xp in (numpy, cupy))
     for name, c, g in zip(("mu", "kl_per_dim", "rec_loss_prefix"), cpu, gpu):
         assert isinstance(g, numpy.ndarray) and g.shape == c.shape, name
         numpy.testing.assert_allclose(g, c, rtol=1e-4, atol=1e-4, err_msg=name)
@@ -323,7 +326,7 @@ def test_learning_curves_of_a_run_without_its_snapshots_are_its_curve_json(runs,
 def test_records_scored_before_the_routing_setting_count_as_the_papers():
     """metrics.json and curve.json written before routing was recorded: their grouped
     models join today's routed ones as one configuration, never the ablation's."""
-    from tinyvae.report import configurations
+    from tinyvae.experiment.table1 import configurations
     old = {"model": "grouped", "beta": 1.0, "groups": [3, 3], "step": 5, "seed": 0}
     new = {**old, "seed": 1, "routing": "paper"}
     ablation = {**old, "seed": 2, "routing": "none"}
@@ -361,7 +364,7 @@ def test_the_default_scores_are_the_cheap_ones_on_their_images(runs, evaluated):
             assert numpy.array(m["sap"]["scores"]).shape == (6, 5)
     _, model, _ = load_run(runs / "grouped")
     dataset = open_dataset()
-    indices = evaluate.score_points(dataset, POINTS + POINTS // 2)          # (N,)
+    indices = score_points(dataset, POINTS + POINTS // 2)                   # (N,)
     assert len(set(indices) - set(test_split(dataset.n_images)[0])) > 100   # the whole grid
     mu, _ = model.encode(dataset.images(numpy.stack([indices] * model.models), numpy,
                                         numpy.float32))                     # (M, N, Z)

@@ -10,10 +10,11 @@ import numpy
 import pytest
 from PIL import Image
 
-from tinyvae.compare import main as compare_main
-from tinyvae.compare import permutation_p
-from tinyvae.curves import curves_markdown, write_curves
-from tinyvae.report import config_key, config_label, footprint, paper_values, write_report
+from tinyvae.experiment.compare import main as compare_main
+from tinyvae.experiment.compare import permutation_p
+from tinyvae.experiment.curves import curves_markdown, write_curves
+from tinyvae.experiment.table1 import (config_key, config_label, footprint, paper_values,
+                                       write_report)
 
 FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
 PROTOCOL = {"bins": 20, "n_images": 100, "factors": FACTORS, "active_threshold_nats": 0.1}

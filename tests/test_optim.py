@@ -1,9 +1,13 @@
-"""Adam against a direct transcription of its update rule."""
+"""Adam against a direct transcription of its update rule, and its fast path against the rule
+as optim.py writes it."""
+import math
+
 import numpy
 import pytest
 
-from tinyvae import Adam
+from tinyvae import Adam, optim_fast
 from tinyvae.backend import to_numpy
+from tinyvae.optim import adam_rule
 
 
 def reference_adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
@@ -62,3 +66,44 @@ def test_adam_state_round_trips():
 def test_adam_rejects_a_bad_learning_rate():
     with pytest.raises(ValueError, match="lr must be positive"):
         Adam({"w": numpy.zeros(3)}, lr=0)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_the_fast_path_gives_the_bits_of_the_rule_as_it_reads(dtype, threads):
+    """Adam.step (cache-sized chunks over threads) against adam_rule applied to each whole
+    parameter with the same bias-corrected scalars: the same bits, step after step."""
+    rng = numpy.random.default_rng(2)
+    start = {"W": rng.standard_normal((2, optim_fast.CHUNK + 999)).astype(dtype),  # 2+ chunks
+             "b": rng.standard_normal((2, 5)).astype(dtype)}
+    steps = [{k: (rng.standard_normal(v.shape) * 10.0 ** rng.integers(-9, 1)).astype(dtype)
+              for k, v in start.items()} for _ in range(4)]
+    fast = {k: v.copy() for k, v in start.items()}
+    opt = Adam(fast, lr=1e-3, threads=threads)
+    plain = {k: v.copy() for k, v in start.items()}
+    m = {k: numpy.zeros_like(v) for k, v in start.items()}
+    v = {k: numpy.zeros_like(p) for k, p in start.items()}
+    for t, g in enumerate(steps, start=1):
+        opt.step(g)
+        root2 = math.sqrt(1 - 0.999 ** t)
+        for k in start:
+            adam_rule(plain[k], g[k], m[k], v[k], 0.9, 0.999, 1e-3 * root2 / (1 - 0.9 ** t),
+                      1e-8 * root2)
+        for k in start:
+            numpy.testing.assert_array_equal(fast[k], plain[k], err_msg=f"{k} step {t}")
+            numpy.testing.assert_array_equal(opt.m[k], m[k])
+            numpy.testing.assert_array_equal(opt.v[k], v[k])
+    assert not numpy.array_equal(fast["W"], start["W"])
+
+
+def test_the_cupy_kernel_follows_the_rule(cupy):
+    """The fused kernel against adam_rule on the host, to its multiply-add contractions."""
+    rng = numpy.random.default_rng(4)
+    start = {"W": rng.standard_normal((3, 700))}
+    g = {"W": rng.standard_normal((3, 700)) * 1e-3}
+    on_gpu = {"W": cupy.asarray(start["W"])}
+    Adam(on_gpu, lr=1e-3).step({"W": cupy.asarray(g["W"])})
+    p, m, v = start["W"].copy(), numpy.zeros((3, 700)), numpy.zeros((3, 700))
+    root2 = math.sqrt(1 - 0.999)
+    adam_rule(p, g["W"], m, v, 0.9, 0.999, 1e-3 * root2 / (1 - 0.9), 1e-8 * root2)
+    numpy.testing.assert_allclose(to_numpy(on_gpu["W"]), p, rtol=1e-12, atol=1e-15)

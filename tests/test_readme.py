@@ -2,6 +2,7 @@
 files the repository holds: figures and results committed (or at least present and not
 ignored by git, so that `git add` takes them), not only present on the machine that made
 them. Links to a heading (`page.md#anchor`, `#anchor`) must name a heading of that page."""
+import glob
 import os
 import re
 import subprocess
@@ -89,12 +90,36 @@ def line_count(path):
         return sum(1 for _ in f)
 
 
+def layout_tables():
+    """{"core": rows, "machinery": rows} of 'What is in the box': (path, lines) per counted row."""
+    box = read("README.md").split("## What is in the box\n")[1].split("\n## ")[0]
+    core, machinery = box.split("### The core, read these\n")[1].split("### The machinery\n")
+    row = re.compile(r"^\| `([^`]+)` \| (\d+) \|", flags=re.M)
+    return {"core": row.findall(core), "machinery": row.findall(machinery)}
+
+
 def test_the_layout_table_counts_the_lines_the_files_have():
     """'What is in the box' gives each file's length: a stale count is a page that drifted."""
-    rows = re.findall(r"^\| `([^`]+)` \| (\d+) \|", read("README.md"), flags=re.M)
-    assert len(rows) >= 15
-    for path, lines in rows:
+    tables = layout_tables()
+    assert len(tables["core"]) + len(tables["machinery"]) >= 15
+    for path, lines in tables["core"] + tables["machinery"]:
         assert line_count(path) == int(lines), f"README's layout table: {path}"
-    total = sum(line_count(os.path.join("tinyvae", f))
-                for f in os.listdir(os.path.join(ROOT, "tinyvae")) if f.endswith(".py"))
-    assert f"`tinyvae/` is {total:,} lines in all" in read("README.md")
+    package = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in
+               glob.glob(os.path.join(ROOT, "tinyvae", "**", "*.py"), recursive=True)]
+    core = [p for p in package if p.count("/") == 1]
+    total, core_total = sum(map(line_count, package)), sum(map(line_count, core))
+    assert (f"`tinyvae/` is {total:,} lines in all, of which the core is {core_total:,} lines"
+            in " ".join(read("README.md").split()))
+
+
+def test_the_layout_tables_hold_every_module_in_its_part():
+    """The core table lists the modules of tinyvae/ itself, the machinery table those one
+    folder down (package __init__.py files aside)."""
+    tables = layout_tables()
+    package = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in
+               glob.glob(os.path.join(ROOT, "tinyvae", "**", "*.py"), recursive=True)
+               if not p.endswith("__init__.py")]
+    assert sorted(p for p, _ in tables["core"]) == sorted(p for p in package
+                                                          if p.count("/") == 1)
+    assert (sorted(p for p, _ in tables["machinery"] if p.startswith("tinyvae/"))
+            == sorted(p for p in package if p.count("/") == 2))

@@ -17,18 +17,18 @@ import time
 import numpy
 import pytest
 
-from test_train import FAST, ROOT, assert_same_params, params, run, run_script  # sets sys.path
+from test_train import FAST, ROOT, assert_same_params, params, run, run_script
 import train  # noqa: E402
-from tinyvae import runs  # noqa: E402
-from tinyvae.runs import (RunBusy, load_checkpoint, lock_run_dir, release_run_dir,  # noqa: E402
-                          training_holder)
+from tinyvae.experiment import runs  # noqa: E402
+from tinyvae.experiment.runs import (RunBusy, load_checkpoint, lock_run_dir,  # noqa: E402
+                                     read_log, release_run_dir, training_holder)
 
 KILLS = 10                  # kill -9s of one run; every other one waits for a checkpoint write
 
 
 @pytest.fixture
 def no_figures(monkeypatch):
-    monkeypatch.setattr(train, "figures", lambda out, trainer: None)
+    monkeypatch.setattr(train, "draw_run_figures", lambda out, trainer: None)
 
 
 def wait_for(condition, proc, what):
@@ -257,7 +257,7 @@ def test_without_locks_it_says_so_in_one_line_and_trains(tmp_path, monkeypatch, 
 def test_a_log_row_cut_short_is_not_a_row(tmp_path):
     path = tmp_path / "log.csv"
     path.write_text("step,model,total\r\n3,0,12.5\r\n6,0,1")     # row 6 cut after "6,0,1"
-    assert [r["step"] for r in train.read_log(str(path))] == ["3"]
+    assert [r["step"] for r in read_log(str(path))] == ["3"]
 
 
 def test_evaluate_says_a_run_is_still_being_trained(tmp_path, no_figures, capsys):

@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from tinyvae.curves import write_curves
-from tinyvae.report import write_report
+from tinyvae.experiment.curves import write_curves
+from tinyvae.experiment.table1 import write_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # report folder, the run directories' files it is written from, the text files compared

@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 from tinyvae import GroupedVAE
-from tinyvae.routing import routing_report
+from tinyvae.routing_report import routing_report
 
 
 def test_report_has_exact_zeros_where_the_routing_blocks_gradient():

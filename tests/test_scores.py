@@ -10,11 +10,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tinyvae.data import Dataset, PIXELS
-from tinyvae.metrics import (MetricsInputError, dci, dci_from_importance, factorvae_score,
-                             modularity, mutual_info_matrix, sap)
-from tinyvae.scores import factorvae_scores
-from tinyvae.render import index_to_classes
+from tinyvae.data.dataset import Dataset
+from tinyvae.data.render import index_to_classes
+from tinyvae.metrics.checks import MetricsInputError
+from tinyvae.metrics.dci import dci, dci_from_importance
+from tinyvae.metrics.factorvae import factorvae_score, factorvae_scores
+from tinyvae.metrics.mig import mutual_info_matrix
+from tinyvae.metrics.modularity import modularity
+from tinyvae.metrics.sap import sap
+from tinyvae.vae import PIXELS
 
 SIZES = (2, 3, 4)                                            # small: the classifiers stay fast
 

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from test_train import NARROW, ROOT, assert_same_params, params, run  # sets sys.path
+from test_train import NARROW, ROOT, assert_same_params, params, run
 
 SLURM = os.path.join(ROOT, "scripts", "slurm")
 PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])   # the daemons

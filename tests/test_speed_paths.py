@@ -4,9 +4,9 @@ to rounding, and the benchmark counts the step's flops right."""
 import numpy
 import pytest
 
-from tinyvae import Adam, GroupedVAE, optim
+from tinyvae import Adam, GroupedVAE, optim_fast
 from tinyvae.backend import to_numpy
-from tinyvae.bench import make_floor, step_matmuls
+from tinyvae.experiment.bench import make_floor, step_matmuls
 
 SMALL = dict(pixels=64, encoder_hidden=(48, 40), decoder_hidden=(40, 40, 48))
 
@@ -42,10 +42,10 @@ def test_chunked_threaded_adam_is_bit_exact(monkeypatch):
               for k, v in start.items()} for _ in range(3)]
     results = []
     for chunk, threads in ((1 << 20, 1), (2048, 2), (1000, 3), (1000, 1)):
-        monkeypatch.setattr(optim, "CHUNK", chunk)
+        monkeypatch.setattr(optim_fast, "CHUNK", chunk)
         params = {k: v.copy() for k, v in start.items()}
         opt = Adam(params, lr=1e-2, threads=threads)
-        assert len(opt._shares) == threads
+        assert len(opt.fast._shares) == threads
         for g in grads:
             opt.step(g)
         results.append((params, opt.m, opt.v))
@@ -61,7 +61,7 @@ def test_adam_sees_new_contents_of_reused_buffers_and_new_arrays(monkeypatch):
     """Adam keeps its chunk views while the same arrays come back: a reused gradient buffer
     refilled each step (the model's way), then a parameter array swapped for another, give
     the bits of an Adam handed fresh arrays every step."""
-    monkeypatch.setattr(optim, "CHUNK", 1000)
+    monkeypatch.setattr(optim_fast, "CHUNK", 1000)
     rng = numpy.random.default_rng(3)
     start = {"W": rng.standard_normal((1, 60, 50)).astype(numpy.float32)}
     steps = [{"W": (rng.standard_normal((1, 60, 50)) * 1e-3).astype(numpy.float32)}
@@ -106,8 +106,8 @@ def test_adam_refuses_gradients_that_do_not_fit_in_one_line():
 def test_adam_workers_follow_the_callers_floating_point_settings(threads):
     """numpy.errstate is per thread: train.py's "ignore overflow" must reach Adam's workers
     (it catches a non-finite loss itself), and "raise" must too."""
-    params = {"w": numpy.ones(3 * optim.CHUNK, dtype=numpy.float32)}
-    huge = {"w": numpy.full(3 * optim.CHUNK, 1e30, dtype=numpy.float32)}    # g * g overflows
+    params = {"w": numpy.ones(3 * optim_fast.CHUNK, dtype=numpy.float32)}
+    huge = {"w": numpy.full(3 * optim_fast.CHUNK, 1e30, dtype=numpy.float32)}    # g * g overflows
     opt = Adam(params, threads=threads)
     with numpy.errstate(over="ignore", invalid="ignore"):
         opt.step(huge)                                  # no warning (pytest makes them errors)

@@ -20,9 +20,8 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
 NARROW = ["--encoder-hidden", "64,64", "--decoder-hidden", "64,64,64"]  # 6 MB checkpoints
-sys.path.insert(0, ROOT)
-import train  # noqa: E402
-from tinyvae.runs import snapshot_path, snapshot_steps  # noqa: E402
+import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
+from tinyvae.experiment.runs import snapshot_path, snapshot_steps  # noqa: E402
 
 
 def run(*args, check=None):

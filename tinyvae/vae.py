@@ -20,8 +20,11 @@ from .layers import (dense_backward, dense_forward, relu_backward, relu_forward,
 from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_backward,
                      kl_normal_forward, reparameterize_backward, reparameterize_forward)
 
-PIXELS = 64 * 64
-INIT_STREAM = 0   # random stream of a seed that draws initial weights (train.py uses others)
+IMAGE_SIZE = 64                 # dSprites' 64 x 64 images
+PIXELS = IMAGE_SIZE * IMAGE_SIZE
+# A seed's random streams, numpy.random.default_rng((seed, stream)): the initial weights here;
+# the noise eps and the --explain report's noise (experiment/trainer.py), the batches (data/).
+INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM = 0, 1, 2, 3
 # How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
 ROUTINGS = ("paper", "none")
 ENCODER_HIDDEN, DECODER_HIDDEN = (1200, 1200), (1200, 1200, 1200)   # the paper's widths (§5)

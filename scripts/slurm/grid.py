@@ -21,8 +21,7 @@ import os
 import shlex
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-from tinyvae.runs import CONFIG, RunError, checkpoint_step, read_json  # noqa: E402
+from tinyvae.experiment.runs import CONFIG, RunError, checkpoint_step, read_json
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SET_HERE = ("--seed", "--seeds", "--out", "--resume", "--overwrite")   # the task's own

@@ -13,7 +13,7 @@ import os
 
 import numpy
 
-from .report import (config_key, config_label, footprint, paper_values, plt, save_figure,
+from .table1 import (config_key, config_label, footprint, paper_values, plt, save_figure,
                      score_row, write_csv)
 
 POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts first

@@ -2,8 +2,8 @@
 
 Shapes: N images, P pixels (64*64 = 4096), K factors (5), M models, B batch.
 
-The renderer is tinyvae/render.py. Everything downstream sees only `Dataset`, whichever source
-(renderer or real file) fills it.
+The renderer is tinyvae/data/render.py. Everything downstream sees only `Dataset`, whichever
+source (renderer or real file) fills it.
 """
 import argparse
 import os
@@ -11,14 +11,13 @@ import time
 
 import numpy
 
-from .backend import BackendError, get_xp, to_numpy
-# also what callers import from tinyvae.data: render, index_to_classes, N_IMAGES, ...
-from .render import (FACTOR_NAMES, FACTOR_SIZES, IMAGE_SIZE, N_IMAGES, PIXELS, check_indices,
-                     classes_to_index, index_to_classes, render)
+from ..backend import BackendError, get_xp, to_numpy
+from ..vae import IMAGE_SIZE, PIXELS, SAMPLER_STREAM
+from .render import (FACTOR_NAMES, FACTOR_SIZES, N_IMAGES, check_indices, classes_to_index,
+                     index_to_classes, render)
 
 TEST_SIZE = 10000
 SPLIT_SEED = 20170602                        # fixed for good (the dSprites repo's last commit)
-SAMPLER_STREAM = 3                           # a seed's stream for batches (0-2: weights, noise)
 REAL_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 _FIX = ("fetch the original from github.com/deepmind/dsprites-dataset, or give no path "
         "(no --data) to use the built-in renderer")
@@ -167,7 +166,7 @@ class BatchSampler:
             rng.bit_generator.state = stream
 
 
-# ---------------------------------------------------------------- python -m tinyvae.data
+# -------------------------------------------------------- python -m tinyvae.data.dataset
 
 def show(dataset, out):
     """PNG grid: a row per (shape, scale), a column per 4th orientation, sprite centred."""
@@ -220,7 +219,8 @@ def bench(dataset, xp, batch=64):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tinyvae.data", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tinyvae.data.dataset",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--show", action="store_true", help="write a PNG grid of samples")
     p.add_argument("--out", default="dsprites_samples.png", help="where --show writes")
     p.add_argument("--bench", action="store_true", help="time a batch and the whole grid")

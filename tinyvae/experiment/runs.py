@@ -19,6 +19,7 @@ kill -9 leaves no lock behind; the pid and time in the file only name the holder
 
 Shapes: M models; parameters as in vae.py.
 """
+import csv
 import json
 import os
 import re
@@ -33,8 +34,8 @@ except ImportError:         # not a POSIX system: no locks, as on a file system 
 
 import numpy
 
-from .backend import to_numpy
-from .vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE
+from ..backend import to_numpy
+from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE
 
 CONFIG, CHECKPOINT, LOG, SNAPSHOTS = "config.json", "checkpoint.npz", "log.csv", "snapshots"
 LOCK = ".lock"
@@ -294,3 +295,42 @@ def _atomic_write(path, write):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def read_log(path, upto=None):
+    """The rows of log.csv (dicts of strings) up to step `upto`; a last line cut short is no row."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        lines = f.read().splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines.pop()                 # a write cut short (a kill, a full disk): not a row
+    rows = list(csv.DictReader(lines))
+    return [r for r in rows if upto is None or int(r["step"]) <= upto]
+
+
+def write_log(path, rows, append=True):
+    """Append rows (or rewrite the file through a temporary one, when append is false)."""
+    if not rows:
+        if not append and os.path.exists(path):
+            os.remove(path)         # resumed from before the first row: none of them stays
+        return
+    if append and os.path.exists(path) and _header(path) != list(rows[0]):
+        # A run begun by an older train.py, resumed by this one: its rows lack the newer
+        # columns (left empty there), so the file is rewritten under the new header.
+        rows, append = read_log(path) + rows, False
+    new = not (append and os.path.exists(path))
+    target = path + ".tmp" if not append else path
+    with open(target, "w" if new else "a", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[-1]), restval="")
+        if new:
+            w.writeheader()
+        w.writerows([{k: (f"{v:.6g}" if isinstance(v, (float, numpy.floating)) else v)
+                      for k, v in r.items()} for r in rows])
+    if target != path:
+        os.replace(target, path)
+
+
+def _header(path):
+    with open(path, newline="") as f:
+        return next(csv.reader(f), [])

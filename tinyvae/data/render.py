@@ -13,13 +13,12 @@ import functools
 
 import numpy
 
-from .backend import to_numpy
+from ..backend import to_numpy
+from ..vae import IMAGE_SIZE
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 FACTOR_SIZES = (3, 6, 40, 32, 32)            # shape: 0 square, 1 ellipse, 2 heart
 N_IMAGES = 737280                            # = prod(FACTOR_SIZES)
-IMAGE_SIZE = 64
-PIXELS = IMAGE_SIZE * IMAGE_SIZE
 # No public text says which way posY runs (spec §7). True: posY = 0 puts the sprite at the
 # top (row centre 16), the spec's default; False: at the bottom (row centre 48). The one switch.
 POSY_DOWN = True

@@ -1,4 +1,4 @@
-"""Where a training step's time goes: `python -m tinyvae.bench [--gpu] [--models M]`.
+"""Where a training step's time goes: `python -m tinyvae.experiment.bench [--gpu] [--models M]`.
 
 For β-VAE (one group of 6) and Grouped-VAE (groups 3,3) at the paper's sizes, batch 64,
 float32: milliseconds per training step (median over steps after warm-up) and its split into
@@ -20,15 +20,16 @@ import time
 
 import numpy
 
-from .backend import BackendError, device_name, get_xp, to_numpy
-from .data import BatchSampler, open_dataset, test_split
-from .losses import bernoulli_nll_forward
-from .optim import Adam, _update_chunks, usable_cpus
-from .vae import GroupedVAE
+from ..backend import BackendError, device_name, get_xp, to_numpy
+from ..data.dataset import BatchSampler, open_dataset, test_split
+from ..losses import bernoulli_nll_forward
+from ..optim import Adam
+from ..optim_fast import update_chunks, usable_cpus
+from ..vae import GroupedVAE
 
 CONFIGS = (("β-VAE", (6,)), ("Grouped-VAE", (3, 3)))
 BATCH = 64
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def step_matmuls(model, B):
@@ -156,13 +157,13 @@ def bench_adam(model, repeats=10):
     for threads in (1, None):
         opt = Adam(params, threads=threads)
         result[opt.threads] = median_ms(lambda: opt.step(grads))
-    views = opt._views[0]                     # opt: the last one made; its first thread's share
+    views = opt.fast._views[0]                # opt: the last one made; its first thread's share
     hot = [views[0]] * len(views)             # (p, g, m, v, a, b) of one chunk, again and again
     size = sum(p.size for p in params.values()) / (len(hot) * views[0][0].size)
     dt = views[0][0].dtype.type                 # Adam's own constants, as its update takes them
     scalars = [dt(c) for c in (opt.beta1, 1 - opt.beta1, opt.beta2, 1 - opt.beta2, opt.lr,
                                 opt.eps)]
-    result["in cache"] = median_ms(lambda: _update_chunks(numpy.geterr(), hot, *scalars)) * size
+    result["in cache"] = median_ms(lambda: update_chunks(numpy.geterr(), hot, *scalars)) * size
     return result
 
 
@@ -187,11 +188,11 @@ def bench_memory(M, gpu, steps=20):
     train = os.path.join(ROOT, "train.py")
     if not os.path.exists(train):
         return None, "no train.py next to the package"
-    child = ("import runpy, sys; sys.path.insert(0, sys.argv[1]); sys.argv = sys.argv[2:]\n"
+    child = ("import runpy, sys; sys.argv = sys.argv[1:]\n"
              "try: runpy.run_path(sys.argv[0], run_name='__main__')\n"
              "finally: print(*[l for l in open('/proc/self/status') if l.startswith('VmHWM')])")
     with tempfile.TemporaryDirectory() as out:
-        cmd = [sys.executable, "-c", child, ROOT, train, "--steps", str(steps), "--seeds",
+        cmd = [sys.executable, "-c", child, train, "--steps", str(steps), "--seeds",
                str(M), "--no-progress", "--out", os.path.join(out, "run")] + ["--gpu"] * gpu
         done = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     peak = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("VmHWM")]
@@ -216,7 +217,8 @@ def _pool_bytes(xp):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tinyvae.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tinyvae.experiment.bench",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--gpu", action="store_true", help="on CuPy (default NumPy)")
     p.add_argument("--models", type=int, default=1, help="M models trained in lockstep")
     p.add_argument("--steps", type=int, default=20, help="timed rounds per model kind (a "
@@ -230,8 +232,8 @@ def main(argv=None):
         p.exit(2, f"error: {err}\n")
     sync = (lambda: None) if xp is numpy else xp.cuda.Device().synchronize
     load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
-    print(f"tinyvae.bench on {device_name(xp)}: {usable_cpus()} CPUs{load}, {_blas()}; numpy "
-          f"{numpy.__version__}{', cupy ' + xp.__version__ if a.gpu else ''}; "
+    print(f"tinyvae.experiment.bench on {device_name(xp)}: {usable_cpus()} CPUs{load}, "
+          f"{_blas()}; numpy {numpy.__version__}{', cupy ' + xp.__version__ if a.gpu else ''}; "
           f"M = {a.models}, B = {BATCH}, float32, median of {a.steps} steps")
     # First, while this process is small: a child's peak RSS starts at its parent's.
     memory = (None, "skipped") if a.no_memory else bench_memory(a.models, a.gpu)

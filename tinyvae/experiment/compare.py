@@ -1,5 +1,6 @@
 """Two configurations side by side: each group's footprint and the scores, with exact
-permutation tests. `python -m tinyvae.compare RUN_A RUN_B` (run directories or metrics.json).
+permutation tests. `python -m tinyvae.experiment.compare RUN_A RUN_B` (run directories or
+metrics.json).
 
 Seeds are few (5 or 10 a configuration), so no distribution is assumed: the p-value of a
 difference of means is the share of all C(n_a + n_b, n_a) ways of splitting the pooled trials
@@ -16,7 +17,7 @@ import sys
 
 import numpy
 
-from .report import FIGURE1_FIRST, footprint
+from .table1 import FIGURE1_FIRST, footprint
 
 TIE = 1e-9            # differences equal up to rounding count as "at least as large"
 

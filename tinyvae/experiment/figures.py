@@ -12,9 +12,13 @@ matplotlib.use("Agg")                      # files only: no display is needed or
 import matplotlib.pyplot as plt            # noqa: E402
 import numpy                               # noqa: E402
 
-from .backend import to_numpy              # noqa: E402
+from ..backend import to_numpy              # noqa: E402
+from ..losses import kl_normal_forward      # noqa: E402
+from ..vae import IMAGE_SIZE as SIDE        # noqa: E402  (the images' side, px)
+from .runs import LOG, read_log            # noqa: E402
 
-SIDE = 64
+FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
+FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
 TRAVERSAL = numpy.linspace(-2.5, 2.5, 9)   # prior standard deviations swept per latent
 
 
@@ -146,3 +150,17 @@ def _routing_curves(path, log_rows, labels, routing):
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+
+
+def draw_run_figures(out, trainer):
+    """A run's figures/ from a Trainer (experiment/trainer.py) and the run's log.csv:
+    reconstructions and traversals of the first test images, and the loss curves."""
+    M = trainer.model.models
+    # Spread over the sorted test set, so all three shapes appear.
+    pick = numpy.linspace(0, len(trainer.test_idx) - 1, FIGURE_IMAGES).astype(int)   # (N,)
+    idx = numpy.broadcast_to(trainer.test_idx[pick], (M, FIGURE_IMAGES))              # (M, N)
+    x = trainer.dataset.images(idx, trainer.xp, trainer.model.dtype)            # (M, N, P)
+    mu, logvar = trainer.model.encode(x)                                        # (M, N, Z)
+    kl_dim = to_numpy(kl_normal_forward(mu, logvar)[0]).mean(axis=1)            # (M, Z)
+    save_training_figures(os.path.join(out, "figures"), trainer.model, x, kl_dim,
+                          read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)

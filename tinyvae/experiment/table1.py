@@ -20,7 +20,7 @@ matplotlib.use("Agg")                      # files only: no display is needed or
 import matplotlib.pyplot as plt            # noqa: E402
 import numpy                               # noqa: E402
 
-from .vae import DECODER_HIDDEN, ENCODER_HIDDEN   # noqa: E402
+from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN   # noqa: E402
 
 # The paper's Table 1: (average MIG, average reconstruction loss) of its four configurations,
 # all with latent size 6; Grouped-VAE has two groups of 3 and β = 1.
