@@ -22,11 +22,11 @@ import time
 import numpy
 from tqdm import tqdm
 
-from tinyvae.backend import BackendError, device_name, get_xp
-from tinyvae.data.dataset import SPLIT_SEED, TEST_SIZE, DataError, open_dataset
+from tinyvae.backend import BackendError, get_xp
+from tinyvae.data.dataset import TEST_SIZE, DataError, open_dataset
 from tinyvae.experiment.curves import write_curves
-from tinyvae.experiment.evaluation import (FIRST_DIMS, SCORE_SEED, encode_means, encode_test_set,
-                                           score_model, score_points, test_images)
+from tinyvae.experiment.evaluation import (SCORE_SEED, encode_means, make_protocol, score_models,
+                                           score_points, test_images)
 from tinyvae.experiment.runs import (CHECKPOINT, CONFIG, RunError, build_model, load_run,
                                      load_weights, read_json, snapshot_path, snapshot_steps,
                                      training_holder, write_json)
@@ -39,7 +39,6 @@ from tinyvae.metrics.modularity import modularity
 from tinyvae.metrics.sap import sap
 
 METRICS, CURVE = "metrics.json", "curve.json"
-ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
 SCORES = ("mig", "mic", "dci", "sap", "modularity", "factorvae")  # --scores, in computing order
 ALWAYS = ("mig", "mic")                  # Table 1 and the figures need them
 DEFAULT_SCORES = ("mig", "mic", "sap", "modularity")  # seconds per model; DCI, FactorVAE: minutes
@@ -129,7 +128,7 @@ def evaluate_run(run_dir, xp, a, datasets):
                        "steps)")
     if not checkpointed and os.path.exists(scored):
         config = read_json(os.path.join(run_dir, CONFIG))
-        protocol = make_protocol(a, fixed_test_set(config, a, datasets), config, xp)
+        protocol = make_protocol(a.bins, fixed_test_set(config, a, datasets), config, xp)
         return scored_records(run_dir, scored, protocol, "checkpoint")
     # Checkpoints are renamed into place, so a run still training is read whole: the
     # checkpoint it had reached.
@@ -145,9 +144,9 @@ def evaluate_run(run_dir, xp, a, datasets):
                        "it with train.py --resume, or pass --allow-unfinished)")
     test = fixed_test_set(config, a, datasets)
     start = time.perf_counter()
-    models = score_models(model, config, step, test, a)
+    models = score_models(model, config, step, test, a.batch_size, a.bins, not a.no_progress)
     _took(run_dir, "mig, mic (the test-set pass)", start)
-    protocol = make_protocol(a, test, config, xp)
+    protocol = make_protocol(a.bins, test, config, xp)
     protocol["scores"] = other_scores(models, model, test[0], a, run_dir)
     models = [_plain(r) for r in models]
     write_json(os.path.join(run_dir, METRICS), {"protocol": protocol, "models": models})
@@ -213,7 +212,7 @@ def curve_run(run_dir, xp, a, datasets):
     if not steps and not os.path.exists(path):
         raise RunError("no snapshots; train it with --snapshot-every N to get learning curves")
     test = fixed_test_set(config, a, datasets)
-    protocol = make_protocol(a, test, config, xp)
+    protocol = make_protocol(a.bins, test, config, xp)
     if not steps:
         return scored_records(run_dir, path, protocol, "snapshots")
     model = build_model(config, xp)
@@ -238,7 +237,8 @@ def curve_run(run_dir, xp, a, datasets):
                   file=sys.stderr)
             continue
         models = [{**_plain(r), "snapshot": identity}
-                  for r in score_models(model, config, step, test, a)]
+                  for r in score_models(model, config, step, test, a.batch_size, a.bins,
+                                        not a.no_progress)]
         records = sorted(records + models, key=lambda r: (r["step"], r["index"]))
         write_json(path, {"protocol": protocol, "models": records})
         print(f"{run_dir} step {step}: {_summary(models)}")
@@ -294,45 +294,6 @@ def fixed_test_set(config, a, datasets):
     indices = test_images(dataset.n_images, a.test_size)                    # (N,)
     factors = dataset.factors(indices)                                      # (N, K)
     return dataset, indices, factors, factor_entropy(factors)
-
-
-def score_models(model, config, step, test, a):
-    """One record per model of `model` as it stands (at training step `step`)."""
-    dataset, indices, factors, entropy = test
-    mu, kl_dim, rec = encode_test_set(model, dataset, indices, a.batch_size,
-                                      not a.no_progress)     # (M, N, Z), (M, Z), (M, G)
-    models = []
-    for m in range(model.models):
-        scores = score_model(mu[m], factors, entropy, model.group_slices, a.bins)
-        models.append({"index": m, "seed": config["model_seeds"][m],
-                       "beta": config["model_betas"][m], "model": config["model"],
-                       "groups": list(model.groups), "routing": model.routing,
-                       "kl_scale": list(model.kl_scale),
-                       "encoder_hidden": list(model.encoder_sizes[1:-1]),
-                       "decoder_hidden": list(model.decoder_sizes[1:-1]),
-                       "step": step, **scores,
-                       "kl_per_dim": kl_dim[m],
-                       "active_dims": numpy.flatnonzero(kl_dim[m] > ACTIVE_NATS),
-                       # The last prefix is the whole latent: the full reconstruction.
-                       "rec_loss_full": rec[m, -1], "rec_loss_prefix": rec[m]})
-    return models
-
-
-def make_protocol(a, test, config, xp):
-    """What decides a run's scores; from its config alone, so that a committed run's records
-    are checked against it without building its models."""
-    dataset, indices = test[:2]
-    latent = sum(config["groups"])                          # the model's Z
-    return {"estimator": "sklearn.metrics.mutual_info_score (nats) between each factor's "
-                         "classes and equal-width bins of each encoder mean over its range",
-            "bins": a.bins, "n_images": len(indices), "test_size": TEST_SIZE,
-            "test_split_seed": SPLIT_SEED, "factors": list(dataset.factor_names),
-            "factor_sizes": list(dataset.factor_sizes), "data_source": dataset.source,
-            "trained_on": config.get("data_source", config["data"]),
-            "first_dims": list(range(min(FIRST_DIMS, latent))),
-            "active_threshold_nats": ACTIVE_NATS,
-            "rec_loss": "BCE summed over pixels per image, decoded from the encoder means",
-            "backend": xp.__name__, "device": device_name(xp)}
 
 
 def _plain(obj):

@@ -1,20 +1,23 @@
 """What evaluate.py computes for a model, with explicit arguments: the fixed test images
 encoded for all M models in one pass (means, KL per dimension, the loss of each group prefix),
-MIG and MIC of one model's means, and the points DCI and SAP are fitted and tested on.
+MIG and MIC of one model's means, a record per model, the protocol that decides the scores,
+and the points DCI and SAP are fitted and tested on.
 
-Shapes: M models · N images · n images of one batch · P pixels · Z latent · G groups · K factors.
+Shapes: M models · N images · n images of one batch · P pixels · Z latent · G groups ·
+K factors.
 """
 import numpy
 from tqdm import tqdm
 
-from ..backend import to_numpy
-from ..data.dataset import test_split
+from ..backend import device_name, to_numpy
+from ..data.dataset import SPLIT_SEED, TEST_SIZE, test_split
 from ..data.render import classes_to_index
 from ..losses import bernoulli_nll_forward, kl_normal_forward
 from ..metrics.mig import mic_from_mi, mig_from_mi, mutual_info_matrix
 
 FIRST_DIMS = 3        # Figure 1: MIC of each factor in the first three latent dimensions
 SCORE_SEED = 0        # DCI's and SAP's points, and the FactorVAE score's batches
+ACTIVE_NATS = 0.1     # a dimension is active when its mean KL over the test set exceeds this
 
 
 def test_images(n_images, n):
@@ -89,3 +92,43 @@ def score_points(dataset, n, seed=SCORE_SEED):
     sizes = dataset.factor_sizes
     classes = numpy.random.default_rng(seed).integers(0, sizes, (n, len(sizes)))  # (n, K)
     return classes_to_index(classes, sizes)                                 # (n,)
+
+
+def score_models(model, config, step, test, batch_size, bins, progress=False):
+    """One record per model of `model` as it stands (at training step `step`) on the test set
+    `test` (dataset, indices (N,), factors (N, K), entropy (K,)), MIs over `bins` bins."""
+    dataset, indices, factors, entropy = test
+    mu, kl_dim, rec = encode_test_set(model, dataset, indices, batch_size,
+                                      progress)              # (M, N, Z), (M, Z), (M, G)
+    models = []
+    for m in range(model.models):
+        scores = score_model(mu[m], factors, entropy, model.group_slices, bins)
+        models.append({"index": m, "seed": config["model_seeds"][m],
+                       "beta": config["model_betas"][m], "model": config["model"],
+                       "groups": list(model.groups), "routing": model.routing,
+                       "kl_scale": list(model.kl_scale),
+                       "encoder_hidden": list(model.encoder_sizes[1:-1]),
+                       "decoder_hidden": list(model.decoder_sizes[1:-1]),
+                       "step": step, **scores,
+                       "kl_per_dim": kl_dim[m],
+                       "active_dims": numpy.flatnonzero(kl_dim[m] > ACTIVE_NATS),
+                       # The last prefix is the whole latent: the full reconstruction.
+                       "rec_loss_full": rec[m, -1], "rec_loss_prefix": rec[m]})
+    return models
+
+
+def make_protocol(bins, test, config, xp):
+    """What decides a run's scores; from its config alone, so that a committed run's records
+    are checked against it without building its models."""
+    dataset, indices = test[:2]
+    latent = sum(config["groups"])                          # the model's Z
+    return {"estimator": "sklearn.metrics.mutual_info_score (nats) between each factor's "
+                         "classes and equal-width bins of each encoder mean over its range",
+            "bins": bins, "n_images": len(indices), "test_size": TEST_SIZE,
+            "test_split_seed": SPLIT_SEED, "factors": list(dataset.factor_names),
+            "factor_sizes": list(dataset.factor_sizes), "data_source": dataset.source,
+            "trained_on": config.get("data_source", config["data"]),
+            "first_dims": list(range(min(FIRST_DIMS, latent))),
+            "active_threshold_nats": ACTIVE_NATS,
+            "rec_loss": "BCE summed over pixels per image, decoded from the encoder means",
+            "backend": xp.__name__, "device": device_name(xp)}

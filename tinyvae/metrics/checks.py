@@ -34,7 +34,7 @@ def as_factors(factors):
 
 def as_pair(codes, factors):
     """Checked codes (N, D) and factors (N, K) of the same N images."""
-    codes, factors = as_codes(codes), as_factors(factors)  # (N, D), (N, K)
+    codes, factors = as_codes(codes), as_factors(factors)    # (N, D), (N, K)
     if len(codes) != len(factors):
         raise MetricsInputError(
             f"codes have N={len(codes)} rows but factors have N={len(factors)}: pass the "
@@ -44,8 +44,8 @@ def as_pair(codes, factors):
 
 def as_split(codes_train, factors_train, codes_test, factors_test, score):
     """The four checked arrays of a train/test score that fits one classifier per factor."""
-    codes_train, factors_train = as_pair(codes_train, factors_train)  # (N, D), (N, K)
-    codes_test, factors_test = as_pair(codes_test, factors_test)      # (N', D), (N', K)
+    codes_train, factors_train = as_pair(codes_train, factors_train)   # (N, D), (N, K)
+    codes_test, factors_test = as_pair(codes_test, factors_test)       # (N', D), (N', K)
     D, K = codes_train.shape[1], factors_train.shape[1]
     if (codes_test.shape[1], factors_test.shape[1]) != (D, K):
         raise MetricsInputError(

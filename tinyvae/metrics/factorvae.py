@@ -120,7 +120,7 @@ def _encode(encode, indices, bar):
         raise MetricsInputError(
             f"encode must return the codes (M, n, D) of M models, got shape {codes.shape}: "
             "for one model use factorvae_score, which takes (n, D)")
-    as_codes(codes.reshape(-1, codes.shape[2]))             # finite
+    as_codes(codes.reshape(-1, codes.shape[2]))              # finite
     if codes.shape[1] != len(indices):
         raise MetricsInputError(
             f"encode gave {codes.shape[1]} rows for {len(indices)} image indices: it must "

@@ -19,7 +19,7 @@ from .checks import MetricsInputError, as_codes, as_factors, as_mi, as_pair, nee
 
 def discretize(codes, bins=20):
     """Bin index in 1..bins (N, D) of each code, every latent dimension binned on its own range."""
-    codes = as_codes(codes)                                 # (N, D)
+    codes = as_codes(codes)                                  # (N, D)
     binned = np.empty(codes.shape, dtype=np.int64)           # (N, D)
     for j in range(codes.shape[1]):
         edges = np.histogram(codes[:, j], bins)[1]           # (bins+1,) min..max; constant: v±0.5
@@ -30,7 +30,7 @@ def discretize(codes, bins=20):
 
 def mutual_info_matrix(codes, factors, bins=20):
     """I(d_j; f_k) in nats (D, K); a constant dimension falls in one bin and scores exactly 0."""
-    codes, factors = as_pair(codes, factors)                # (N, D), (N, K)
+    codes, factors = as_pair(codes, factors)                 # (N, D), (N, K)
     binned = discretize(codes, bins)                         # (N, D)
     mi = np.empty((binned.shape[1], factors.shape[1]))       # (D, K)
     for j in range(binned.shape[1]):
@@ -41,7 +41,7 @@ def mutual_info_matrix(codes, factors, bins=20):
 
 def factor_entropy(factors):
     """Plug-in entropy H(f_k) in nats (K,) of each factor's empirical class frequencies."""
-    factors = as_factors(factors)                           # (N, K)
+    factors = as_factors(factors)                            # (N, K)
     entropy = np.empty(factors.shape[1])                     # (K,)
     for k in range(factors.shape[1]):
         p = np.unique(factors[:, k], return_counts=True)[1] / len(factors)  # (classes,)
@@ -51,7 +51,7 @@ def factor_entropy(factors):
 
 def mig_from_mi(mi, entropy):
     """Eq. 12 from a (D, K) MI matrix: (MIG, gaps (K,)), each gap divided by its H(f_k)."""
-    mi, entropy = as_mi(mi, entropy)                        # (D, K), (K,)
+    mi, entropy = as_mi(mi, entropy)                         # (D, K), (K,)
     need_gap(mi.shape[0], "MIG", "the MI matrix")
     top2 = np.sort(mi, axis=0)[-2:]                          # (2, K) runner-up, I(d_{j_k}, f_k)
     gaps = (top2[1] - top2[0]) / entropy                     # (K,)
@@ -60,7 +60,7 @@ def mig_from_mi(mi, entropy):
 
 def mic_from_mi(mi, entropy, dims):
     """Eq. 13 from a (D, K) MI matrix: (K,) MI inside the set `dims` minus MI outside, over H(f)."""
-    mi, entropy = as_mi(mi, entropy)                        # (D, K), (K,)
+    mi, entropy = as_mi(mi, entropy)                         # (D, K), (K,)
     dims = list(dims)
     if not all(isinstance(j, (int, np.integer)) and 0 <= j < len(mi) for j in dims):
         raise MetricsInputError(
