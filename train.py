@@ -48,10 +48,11 @@ class TrainingError(Exception):
 
 
 # Signals that stop training as Ctrl-C does: finish the step, save, exit 128 + the signal's
-# number (130, 143, 138), the status a shell reports for it. SIGTERM is how Slurm (scancel,
-# preemption, time limit), docker stop, systemd and Kubernetes stop a program; SIGUSR1 is the
-# usual warning before the end (sbatch --signal).
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+# number (130, 143, 138 on Linux), the status a shell reports for it. SIGTERM is how Slurm
+# (scancel, preemption, time limit), docker stop, systemd and Kubernetes stop a program;
+# SIGUSR1 is the usual warning before the end (sbatch --signal). Windows has no SIGUSR1.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1")
+                     if hasattr(signal, name))
 
 
 def parser():

@@ -342,3 +342,19 @@ def test_show_writes_a_png(tmp_path):
     out = tmp_path / "samples.png"
     data.show(data.open_dataset(), str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_an_unreadable_data_file_is_bad_input_named_as_such(tmp_path, monkeypatch):
+    """Root reads any file, so the refusal is staged: open() of that one path raises what a
+    file without read permission gives (it used to escape as a failed write of the run)."""
+    path = tmp_path / "locked.npz"
+    path.write_bytes(b"PK\x03\x04")
+    real_open = open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(path):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+    monkeypatch.setattr("builtins.open", refusing_open)
+    with pytest.raises(data.DataError, match=r"locked.npz: cannot read it \(Permission denied\)"):
+        data.open_dataset(str(path))

@@ -7,18 +7,24 @@
 #   SWEEP=/scratch/$USER/paper scripts/slurm/submit.sh --tasks 3,17 [--gpu] [SBATCH OPTION ...]
 #
 # SBATCH OPTIONs (--partition=..., --account=..., --qos=...) go to both jobs.
-# --gpu: one GPU per task (--gres=gpu:1, train.py --gpu), training SEEDS_PER_TASK seeds at
-#   once on the models axis (default: all SEEDS of a configuration in one task).
+# --gpu: one GPU per task (--gres=$GPU_GRES, default gpu:1; train.py --gpu), training
+#   SEEDS_PER_TASK seeds at once on the models axis (default: all SEEDS of a configuration in
+#   one task). The evaluation job asks for no GPU.
 # --tasks LIST (sbatch --array syntax): these tasks again, after a scancel or a failure (an
 #   afterok evaluation never runs once a task of its array was cancelled), and a new
 #   evaluation after them and after what is still queued of the earlier arrays.
 # Settings from the environment: SWEEP (default ./sweep), GRID, SEEDS, SEEDS_PER_TASK,
 # TRAIN_FLAGS (see grid.py), EVALUATE_FLAGS (added to evaluate.py), PYTHON (default the
-# checkout's .venv/bin/python). Job ids are appended to SWEEP/jobs, logs go to SWEEP/logs.
+# checkout's .venv/bin/python), GPU_GRES (default gpu:1). Job ids are appended to SWEEP/jobs, logs go to SWEEP/logs.
 set -euo pipefail
-TINYVAE=$(cd "$(dirname "$0")/../.." && pwd)
-SWEEP=$(mkdir -p "${SWEEP:-sweep}/logs" && cd "${SWEEP:-sweep}" && pwd)  # tasks start elsewhere
+TINYVAE=$(cd "$(dirname "$0")/../.." > /dev/null && pwd)
+# Tasks start in the checkout, not here: every path they are given is made absolute.
+SWEEP=$(mkdir -p "${SWEEP:-sweep}/logs" && cd "${SWEEP:-sweep}" > /dev/null && pwd)
 PYTHON=${PYTHON:-$TINYVAE/.venv/bin/python}
+case $PYTHON in /*) ;; */*) PYTHON=$(pwd)/$PYTHON;; esac     # a bare name stays a PATH lookup
+if [ -n "${GRID:-}" ]; then
+    case $GRID in /*) ;; *) GRID=$(pwd)/$GRID;; esac
+fi
 if [ ! -x "$PYTHON" ]; then
     echo "submit.sh: error: no Python at $PYTHON: make the checkout's venv (README), or set" \
          "PYTHON to one with requirements.txt installed" >&2
@@ -36,12 +42,12 @@ train_args=()
 if [ -n "$gpu" ]; then
     SEEDS_PER_TASK=${SEEDS_PER_TASK:-${SEEDS:-10}}
     TRAIN_FLAGS="${TRAIN_FLAGS:---steps 10000} --gpu"
-    train_args=(--gres=gpu:1 --cpus-per-task=4 --mem=16G)
+    train_args=(--gres="${GPU_GRES:-gpu:1}" --cpus-per-task=4 --mem=16G)
 fi
 export TINYVAE SWEEP PYTHON GRID SEEDS SEEDS_PER_TASK TRAIN_FLAGS EVALUATE_FLAGS
 n=$("$PYTHON" "$TINYVAE/scripts/slurm/grid.py" count)
 
-array=$(sbatch --parsable --export=ALL "${train_args[@]}" "$@" --array="${tasks:-0-$((n - 1))}" \
+array=$(sbatch --parsable --export=ALL ${train_args[@]+"${train_args[@]}"} "$@" --array="${tasks:-0-$((n - 1))}" \
         --output="$SWEEP/logs/train_%A_%a.out" "$TINYVAE/scripts/slurm/train.sbatch")
 array=${array%%;*}                          # --parsable prints ID or ID;CLUSTER
 after=afterok:$array

@@ -73,8 +73,11 @@ def _read_npz(path):
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file; {_FIX}")
     wanted = ("imgs", "latents_classes")
-    with open(path, "rb") as f:
-        head = f.read(4)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as err:          # unreadable: bad input, not a failed write of the run
+        raise DataError(f"{path}: cannot read it ({err.strerror}); {_FIX}") from None
     if head != b"PK\x03\x04":        # NumPy would try it as a pickle, and advise unpickling it
         raise DataError(f"{path}: not a dSprites .npz (an .npz is a zip archive, and this file "
                         f"is not one: it begins {head!r}); {_FIX}")
