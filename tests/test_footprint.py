@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tinyvae.experiment.compare import main as compare_main
-from tinyvae.experiment.compare import permutation_p
+from tinyvae.experiment.compare import markdown, permutation_p
 from tinyvae.experiment.curves import curves_markdown, write_curves
 from tinyvae.experiment.table1 import (config_key, config_label, footprint, paper_values,
                                        write_report)
@@ -121,6 +121,9 @@ def test_permutation_p_is_exact():
     assert permutation_p(a, b) == pytest.approx(
         numpy.mean(numpy.array(by_hand) >= observed - 1e-12))
     assert permutation_p(a, b) == permutation_p(b, a)
+    # the smallest p of 10 against 10 is shown, not rounded to 0.0000
+    table = markdown([("KL of group 1", 1.0, 0.1, 2.0, 0.1, 2 / 184756)], "a", "b", 10, 10)
+    assert "| KL of group 1 | 1.000 ± 0.100 | 2.000 ± 0.100 | 1.1e-05 |" in table
 
 
 def test_compare_tabulates_both_configurations(records, tmp_path, capsys):

@@ -73,9 +73,15 @@ def load(path):
 def markdown(rows, name_a, name_b, n_a, n_b):
     lines = [f"| | {name_a} (n={n_a}) | {name_b} (n={n_b}) | p |", "|---|---:|---:|---:|"]
     for name, ma, sa, mb, sb, p in rows:
-        lines.append(f"| {name} | {ma:.3f} ± {sa:.3f} | {mb:.3f} ± {sb:.3f} | {p:.4f} |")
+        lines.append(f"| {name} | {ma:.3f} ± {sa:.3f} | {mb:.3f} ± {sb:.3f} | {_p(p)} |")
     return "\n".join(lines + ["", "Mean ± standard deviation over trials; p: exact two-sided "
                               "permutation test of the difference of the means.", ""])
+
+
+def _p(p):
+    """A p-value to four places, or in scientific notation where those would all be zero
+    (10 against 10 trials can give 2/184756 = 1.1e-05)."""
+    return f"{p:.4f}" if p >= 5e-5 else f"{p:.1e}"
 
 
 def main(argv=None):
