@@ -84,7 +84,7 @@ def test_table_1_and_trials_carry_every_groups_footprint(records, tmp_path):
         rows = list(csv.DictReader(f))
     assert float(rows[0]["kl_g1_std"]) == pytest.approx(numpy.std([9.0, 9.03, 9.06], ddof=1))
     assert rows[0]["kl_g6_mean"] == "" and float(rows[2]["kl_g6_mean"]) == pytest.approx(0.01 / 2)
-    assert rows[2]["configuration"] == "grouped 1+1+1+1+1+1 β=4, H=256"
+    assert rows[2]["configuration"] == "grouped 6×1 β=4, H=256"
     with open(tmp_path / "trials.csv", newline="") as f:
         trials = list(csv.DictReader(f))
     assert float(trials[1]["kl_g1"]) == pytest.approx(9.03)

@@ -16,6 +16,8 @@ REPORTS = [("results/gpu/report", "results/gpu/runs/*/metrics.json", write_repor
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/cpu/report", "results/cpu/runs/*/metrics.json", write_report,
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/study/report", "results/study/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/curves", "results/curves/runs/*/curve.json", write_curves,
             ("curves.md", "curves.csv"))]
 

@@ -72,7 +72,9 @@ def config_label(beta_vae, beta, groups, unrouted=False, kl_scale=None, widths=N
     if beta_vae:
         label = f"β-VAE β={beta:g}" + ("" if groups == (6,) else f" Z={groups[0]}")
     else:
-        label = ("grouped" + ("" if groups == (3, 3) else " " + "+".join(map(str, groups)))
+        sizes = (f"{len(groups)}×{groups[0]}" if len(set(groups)) == 1 and len(groups) > 2
+                 else "+".join(map(str, groups)))                  # 6×1 for 1+1+1+1+1+1
+        label = ("grouped" + ("" if groups == (3, 3) else " " + sizes)
                  + ("" if beta == 1 else f" β={beta:g}") + (", no routing" if unrouted else ""))
     if kl_scale and set(kl_scale) != {1.0}:
         label += ", KL scale " + ",".join(f"{s:g}" for s in kl_scale)
