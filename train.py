@@ -20,23 +20,19 @@ from tinyvae.data.dataset import DataError, open_dataset
 from tinyvae.experiment.figures import draw_run_figures
 from tinyvae.experiment.runs import (CHECKPOINT, CONFIG, LOG, NoLocks, RunBusy, RunError,
                                      checkpoint_step, clear_run_dir, load_checkpoint,
-                                     lock_run_dir, read_json, read_log, release_run_dir,
-                                     remove_leftovers, save_checkpoint, save_snapshot,
-                                     write_json, write_log)
+                                     lock_run_dir, paper_setting, read_json, read_log,
+                                     release_run_dir, remove_leftovers, save_checkpoint,
+                                     save_snapshot, setting, write_json, write_log)
 from tinyvae.experiment.trainer import Trainer
 from tinyvae.routing_report import routing_report
-from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, EXPLAIN_STREAM, ROUTINGS
+from tinyvae.vae import (DECODER_HIDDEN, ENCODER_HIDDEN, EXPLAIN_STREAM, ROUTINGS,
+                         check_kl_scale)
 
 # Settings that define what is trained: a resumed run must agree on all of them.
 IDENTITY = ("model", "latent", "groups", "routing", "kl_scale", "encoder_hidden",
             "decoder_hidden", "model_betas", "model_seeds", "batch_size", "lr", "data")
 
 
-def before(config, key):
-    """What a run made before `key` was a setting was trained with: its value then."""
-    return {"routing": "paper", "kl_scale": [1.0] * len(config.get("groups", [])),
-            "encoder_hidden": list(ENCODER_HIDDEN),
-            "decoder_hidden": list(DECODER_HIDDEN)}.get(key)
 
 
 class UsageError(Exception):
@@ -146,12 +142,13 @@ def make_config(a):
                          f"{a.latent}; give sizes that sum to the latent size")
     kl_scale = [1.0] * len(groups)
     if a.kl_scale is not None:
-        kl_scale = _numbers(a.kl_scale, float, "--kl-scale", "2,1")
-        if (len(kl_scale) != len(groups) or not all(numpy.isfinite(kl_scale))
-                or min(kl_scale) <= 0):
+        try:
+            kl_scale = list(check_kl_scale(_numbers(a.kl_scale, float, "--kl-scale", "2,1"),
+                                           groups))
+        except ValueError:
             raise UsageError(f"--kl-scale {a.kl_scale}: give one positive, finite number per "
                              f"group ({len(groups)} for groups {','.join(map(str, groups))}), "
-                             f"e.g. --kl-scale {','.join(['1'] * len(groups))}")
+                             f"e.g. --kl-scale {','.join(['1'] * len(groups))}") from None
     hidden = {}
     for part in ("encoder", "decoder"):
         flag = f"--{part}-hidden"
@@ -190,7 +187,7 @@ def default_out(config):
              else "-kl" + ",".join(f"{s:g}" for s in config["kl_scale"]))
     widths = ""
     for part in ("encoder", "decoder"):
-        if config[f"{part}_hidden"] != before(config, f"{part}_hidden"):
+        if config[f"{part}_hidden"] != paper_setting(config, f"{part}_hidden"):
             widths += f"-{part[0]}h" + ",".join(map(str, config[f"{part}_hidden"]))
     return os.path.join("runs", f"{config['model']}-b{betas}{groups}{routing}{scale}{widths}"
                         f"-{seeds}")
@@ -254,8 +251,8 @@ def prepare_out(out, config, resume, overwrite, locked):
 def same_run(out, config, flag):
     """Refuse flags that would make the run in `out` another run than the one begun there."""
     old = read_json(os.path.join(out, CONFIG))
-    diffs = [f"{k}: run has {old.get(k, before(old, k))!r}, flags give {config[k]!r}"
-             for k in IDENTITY if old.get(k, before(old, k)) != config[k]]
+    diffs = [f"{k}: run has {setting(old, k)!r}, flags give {config[k]!r}"
+             for k in IDENTITY if setting(old, k) != config[k]]
     if diffs:
         raise UsageError(f"{flag}: the flags disagree with the run in {out} ("
                          + "; ".join(diffs) + "); repeat the run's flags, or use another --out")

@@ -52,7 +52,7 @@ class GroupedVAE:
         self.seeds = _per_model(seed, self.models, "seed", int)
         beta = _per_model(beta, self.models, "beta", float)
         self.beta = xp.asarray(beta, dtype=self.dtype)                     # (M,)
-        self.kl_scale = _kl_scale(kl_scale, groups)
+        self.kl_scale = check_kl_scale(kl_scale, groups)
         # The scale of every latent column, its group's: (Z,). All ones multiplies by 1.0,
         # which is exact, so the paper's loss and gradients come out bit for bit.
         self.kl_dim_scale = xp.asarray(numpy.repeat(self.kl_scale, groups), dtype=self.dtype)
@@ -219,7 +219,7 @@ class GroupedVAE:
         return losses, grads
 
 
-def _kl_scale(kl_scale, groups):
+def check_kl_scale(kl_scale, groups):
     """One positive, finite KL weight per group (G,) as floats; None: all ones (the paper)."""
     if kl_scale is None:
         return (1.0,) * len(groups)

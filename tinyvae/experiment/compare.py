@@ -37,8 +37,8 @@ def permutation_p(a, b):
 
 def quantities(records, factors):
     """{name: (T,) values} of one configuration's trials: each group's test KL, active
-    latents and L_rec,i (the last is the full reconstruction), then MIG and the MIC with z1-z3 of the
-    Figure 1 factors and of position (mean of posX and posY)."""
+    latents and L_rec,i (the last is the full reconstruction), then MIG and the MIC with
+    z1-z3 of the Figure 1 factors and of position (mean of posX and posY)."""
     prints = [footprint(r) for r in records]
     out = {}
     for part, name in (("kl", "KL of group {}"), ("active", "active latents of group {}"),

@@ -248,14 +248,28 @@ def load_checkpoint(run_dir, params_only=False, path=None, state_only=False):
     return arrays, state
 
 
+def paper_setting(config, key):
+    """The value of setting `key` that a run made before it was a setting was trained with
+    (the paper's), or None for a setting every run records."""
+    return {"routing": "paper", "kl_scale": [1.0] * len(config.get("groups", [])),
+            "encoder_hidden": list(ENCODER_HIDDEN),
+            "decoder_hidden": list(DECODER_HIDDEN)}.get(key)
+
+
+def setting(config, key):
+    """A run's setting `key`, from its config.json or a record of its metrics.json; from a run
+    made before the setting existed, the value it was trained with then."""
+    return config[key] if key in config else paper_setting(config, key)
+
+
 def build_model(config, xp=numpy, dtype=numpy.float32):
     """A GroupedVAE shaped as `config` says (its weights still at their initial values)."""
     return GroupedVAE(groups=config["groups"], beta=config["model_betas"],
                       models=len(config["model_seeds"]), seed=config["model_seeds"],
-                      xp=xp, dtype=dtype, routing=config.get("routing", "paper"),
-                      kl_scale=config.get("kl_scale"),
-                      encoder_hidden=config.get("encoder_hidden", ENCODER_HIDDEN),
-                      decoder_hidden=config.get("decoder_hidden", DECODER_HIDDEN))
+                      xp=xp, dtype=dtype, routing=setting(config, "routing"),
+                      kl_scale=setting(config, "kl_scale"),
+                      encoder_hidden=setting(config, "encoder_hidden"),
+                      decoder_hidden=setting(config, "decoder_hidden"))
 
 
 def load_params(model, arrays, where):

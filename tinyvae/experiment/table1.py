@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt            # noqa: E402
 import numpy                               # noqa: E402
 
 from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN   # noqa: E402
+from .runs import setting                          # noqa: E402
 
 # The paper's Table 1: (average MIG, average reconstruction loss) of its four configurations,
 # all with latent size 6; Grouped-VAE has two groups of 3 and β = 1.
@@ -60,12 +61,10 @@ def config_key(r):
     """(is β-VAE, β, groups, unrouted, KL scale per group, (encoder, decoder) widths) of a
     run's record: what makes two runs one configuration. Sorted, the keys give the paper's
     column order (Grouped-VAE first, its routing ablation next to it, then β-VAE by β)."""
-    groups = tuple(r["groups"])
-    return (r["model"] != "grouped", float(r["beta"]), groups,
-            r.get("routing", "paper") != "paper",
-            tuple(float(s) for s in r.get("kl_scale", [1.0] * len(groups))),
-            (tuple(r.get("encoder_hidden", ENCODER_HIDDEN)),
-             tuple(r.get("decoder_hidden", DECODER_HIDDEN))))
+    return (r["model"] != "grouped", float(r["beta"]), tuple(r["groups"]),
+            setting(r, "routing") != "paper",
+            tuple(float(s) for s in setting(r, "kl_scale")),
+            (tuple(setting(r, "encoder_hidden")), tuple(setting(r, "decoder_hidden"))))
 
 
 def config_label(beta_vae, beta, groups, unrouted=False, kl_scale=None, widths=None):
