@@ -66,9 +66,10 @@ def test_a_run_directory_explains_itself(tmp_path):
     assert "numpy" in config["versions"]
     log = (out / "log.csv").read_text().splitlines()
     assert log[0].startswith("step,model,beta,seed,total,rec_1,rec_2,kl,kl_z1")
-    assert log[0].endswith(",kl_z6,grad_rec_2_to_earlier,grad_rec_2_to_own")
+    assert log[0].endswith(",kl_z6,grad_rec_2_to_earlier,grad_rec_2_to_own,c_1,c_2")
     assert [row.split(",")[0] for row in log[1:]] == ["2", "4"]
-    assert all(float(v) > 0 for row in log[1:] for v in row.split(",")[-2:])
+    assert all(float(v) > 0 for row in log[1:] for v in row.split(",")[-4:-2])
+    assert all(row.split(",")[-1] == "1" for row in log[1:])     # c_G = 1: only its own term
     with numpy.load(out / "checkpoint.npz") as f:
         assert f["param/encoder.0.W"].shape == (1, 4096, 1200)
         assert json.loads(str(f["state"]))["step"] == 4

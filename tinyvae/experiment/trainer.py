@@ -9,6 +9,7 @@ from ..backend import to_numpy
 from ..data.dataset import BatchSampler, test_split
 from ..optim import Adam
 from ..vae import NOISE_STREAM
+from .multiplier import multiplier_sums
 from .runs import build_model, load_params
 
 
@@ -51,6 +52,7 @@ class Trainer:
         keep = {k: losses[k] for k in ("total", "rec", "kl", "kl_dim")}
         if len(self.model.groups) > 1:
             keep.update(self._routing_norms(dzin))
+            keep.update(multiplier_sums(dzin, self.model.group_slices, self.xp))
         self.sums = keep if self.sums is None else {k: self.sums[k] + v for k, v in keep.items()}
         self.count += 1
         return None
@@ -95,6 +97,8 @@ class Trainer:
             for i in range(sums["to_own"].shape[1] if "to_own" in sums else 0):
                 row[f"grad_rec_{i + 2}_to_earlier"] = sums["to_earlier"][m, i]
                 row[f"grad_rec_{i + 2}_to_own"] = sums["to_own"][m, i]
+            for g in range(sums["c_dot"].shape[1] if "c_dot" in sums else 0):
+                row[f"c_{g + 1}"] = sums["c_dot"][m, g] / sums["c_norm"][m, g]
             rows.append(row)
         self._reset_sums()
         return rows
@@ -119,9 +123,13 @@ class Trainer:
         self.count = int(state["log_count"])
         self.sums = {k: self.xp.asarray(v, dtype=self.model.dtype)
                      for k, v in state["log_sums"].items()} or None
-        if self.sums is not None and len(self.model.groups) > 1 and "to_own" not in self.sums:
-            # A checkpoint from before the routing norms were logged: their sums over the
-            # interval it cut are unknown, so that one log row says nan for them.
-            nan = self.xp.full((self.model.models, len(self.model.groups) - 1), numpy.nan,
-                               dtype=self.model.dtype)                     # (M, G-1)
-            self.sums.update(to_earlier=nan, to_own=nan.copy())
+        if self.sums is not None and len(self.model.groups) > 1:
+            # A checkpoint from before the routing norms (or the multiplier's sums) were
+            # logged: their sums over the interval it cut are unknown, so that one log row
+            # says nan for them.
+            M, G = self.model.models, len(self.model.groups)
+            for key, width in (("to_earlier", G - 1), ("to_own", G - 1), ("c_dot", G),
+                               ("c_norm", G)):
+                if key not in self.sums:
+                    self.sums[key] = self.xp.full((M, width), numpy.nan,
+                                                  dtype=self.model.dtype)  # (M, G-1) or (M, G)

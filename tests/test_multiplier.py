@@ -1,0 +1,80 @@
+"""The measured multiplier c_g (docs/routing.md): by hand, against per-term gradients, in the
+log, and read back by `python -m tinyvae.experiment.multiplier`."""
+import csv
+
+import numpy
+import pytest
+
+from tinyvae import GroupedVAE
+from tinyvae.experiment import multiplier
+from tinyvae.experiment.multiplier import as_scale, measured_c, multiplier_sums
+
+
+def test_c_by_hand_on_two_groups_of_one():
+    # One model, batch 2, groups (1, 1). Group 1's own gradient (decoding 1, column 0) is
+    # [1, 2]; decoding 2 sends it [3, -1]. all_1 = [4, 1]: <all_1, own_1> = 4 + 2 = 6 and
+    # |own_1|^2 = 5, so c_1 = 1.2; group 2 has only its own term, c_2 = 1.
+    dzin = numpy.zeros((1, 2, 2, 2))                                      # (M, G, B, Z)
+    dzin[0, 0, :, 0] = [1, 2]
+    dzin[0, 1, :, 0] = [3, -1]
+    dzin[0, 1, :, 1] = [0.5, 7]
+    sums = multiplier_sums(dzin, [slice(0, 1), slice(1, 2)], numpy)
+    c = sums["c_dot"] / sums["c_norm"]                                    # (M, G)
+    numpy.testing.assert_allclose(c, [[1.2, 1.0]], rtol=1e-15)
+
+
+def test_c_equals_its_definition_from_each_terms_own_gradient():
+    """dzin's columns against the gradients each L_rec,i sends to the latents when it is the
+    only term (backward with one rec weight, routing "none", no KL): dmu = dL_rec,i/dz."""
+    model = GroupedVAE(groups=(2, 1, 2), pixels=9, encoder_hidden=(7, 6),
+                       decoder_hidden=(5, 8, 6), dtype=numpy.float64, models=2,
+                       routing="none")
+    rng = numpy.random.default_rng(3)
+    x = (rng.random((2, 6, 9)) < 0.4).astype(float)                       # (M, B, P)
+    eps = rng.standard_normal((2, 6, 5))                                  # (M, B, Z)
+    _, cache = model.forward(x, eps)
+    dzin = model.backward(cache)[3].copy()                                # (M, G, B, Z)
+    sums = multiplier_sums(dzin, model.group_slices, numpy)
+    G = 3
+    term = []
+    for i in range(G):
+        w = numpy.eye(G)[i]
+        term.append(model.backward(cache, rec_weights=w, kl_weight=False)[1].copy())
+    for g, cols in enumerate(model.group_slices):
+        own = term[g][..., cols]                                          # (M, B, |g|)
+        every = sum(term[i][..., cols] for i in range(g, G))              # (M, B, |g|)
+        want = (every * own).sum(axis=(1, 2)) / (own * own).sum(axis=(1, 2))
+        numpy.testing.assert_allclose(sums["c_dot"][:, g] / sums["c_norm"][:, g], want,
+                                      rtol=1e-12)
+    assert numpy.all(sums["c_dot"][:, -1] == sums["c_norm"][:, -1])       # c_G = 1
+
+
+def _write_log(path, rows):
+    with open(path / "log.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+
+
+def test_measured_c_averages_rows_per_model_and_prints_a_scale(tmp_path, capsys):
+    rows = [{"step": s, "model": m, "c_1": c1, "c_2": 1}
+            for s, m, c1 in ((50, 0, 1.5), (50, 1, 2.0), (100, 0, 1.7), (100, 1, ""))]
+    _write_log(tmp_path, rows)
+    c = measured_c(tmp_path)                                              # (G, M)
+    numpy.testing.assert_allclose(c, [[1.6, 2.0], [1, 1]])
+    numpy.testing.assert_allclose(measured_c(tmp_path, first_step=100), [[1.7, numpy.nan],
+                                                                           [1, 1]])
+    assert as_scale(c) == "1.8,1"
+    assert multiplier.main([str(tmp_path), "--scale"]) == 0
+    assert capsys.readouterr().out == "1.8,1\n"
+    assert multiplier.main([str(tmp_path)]) == 0
+    assert "c_1   1.800" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("what", ["missing", "one group"])
+def test_a_run_without_c_columns_is_one_line_and_exit_2(tmp_path, capsys, what):
+    if what == "one group":
+        _write_log(tmp_path, [{"step": 50, "model": 0, "kl": 3.0}])
+    assert multiplier.main([str(tmp_path / ("nowhere" if what == "missing" else ""))]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("multiplier: error: ") and err.count("\n") == 1
