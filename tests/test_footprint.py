@@ -3,7 +3,6 @@ reconstruction loss, from the records evaluate.py writes (a small fixture of the
 Table 1, trials.md/csv, the footprint figure and the learning curves; configurations told
 apart by their KL scale and widths."""
 import csv
-import itertools
 import json
 
 import numpy
@@ -11,7 +10,7 @@ import pytest
 from PIL import Image
 
 from tinyvae.experiment.compare import main as compare_main
-from tinyvae.experiment.compare import markdown, permutation_p
+from tinyvae.experiment.compare import markdown
 from tinyvae.experiment.curves import curves_markdown, write_curves
 from tinyvae.experiment.table1 import (config_key, config_label, footprint, paper_values,
                                        write_report)
@@ -108,22 +107,14 @@ def test_learning_curves_carry_each_groups_kl(records, tmp_path):
     assert {"kl_g1", "active_g6", "rec_6"} <= set(rows[0])
 
 
-def test_permutation_p_is_exact():
-    # completely separated fives: only the observed split and its mirror are as extreme
-    assert permutation_p([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]) == pytest.approx(2 / 252)
-    assert permutation_p([3, 3, 3], [3, 3, 3]) == 1.0
-    rng = numpy.random.default_rng(0)
-    a, b = rng.normal(size=4), rng.normal(size=3)
-    pooled = numpy.concatenate([a, b])
-    by_hand = [abs(pooled[list(s)].mean() - numpy.delete(pooled, list(s)).mean())
-               for s in itertools.combinations(range(7), 4)]                # all 35 splits
-    observed = abs(a.mean() - b.mean())
-    assert permutation_p(a, b) == pytest.approx(
-        numpy.mean(numpy.array(by_hand) >= observed - 1e-12))
-    assert permutation_p(a, b) == permutation_p(b, a)
+def test_compare_shows_the_smallest_p_and_the_gap_share():
+    row = {"name": "KL of group 1", "mean_a": 1.0, "sd_a": 0.1, "mean_b": 2.0, "sd_b": 0.1,
+           "diff": -1.0, "low": -1.1, "high": -0.9, "p": 2 / 184756, "holm": 4 / 184756,
+           "mean_c": 3.0, "share": 1.5, "share_low": 1.2, "share_high": float("nan")}
+    table = markdown([row], "a", "b", 10, 10, "c", 10)
     # the smallest p of 10 against 10 is shown, not rounded to 0.0000
-    table = markdown([("KL of group 1", 1.0, 0.1, 2.0, 0.1, 2 / 184756)], "a", "b", 10, 10)
-    assert "| KL of group 1 | 1.000 ± 0.100 | 2.000 ± 0.100 | 1.1e-05 |" in table
+    assert ("| KL of group 1 | 1.000 ± 0.100 | 2.000 ± 0.100 | -1.000 [-1.100, -0.900] | "
+            "1.1e-05 | 2.2e-05 | 3.000 | 1.50 [1.20, —] |") in table
 
 
 def test_compare_tabulates_both_configurations(records, tmp_path, capsys):
@@ -133,7 +124,15 @@ def test_compare_tabulates_both_configurations(records, tmp_path, capsys):
             json.dumps({"protocol": PROTOCOL, "models": chosen}))
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
-    assert "| KL of group 1 | 9.030 ± 0.030 | 15.015 ± 0.021 | 0.1000 |" in out   # 1 of 10 splits
+    line = next(row for row in out.splitlines() if row.startswith("| KL of group 1 |"))
+    assert line.startswith("| KL of group 1 | 9.030 ± 0.030 | 15.015 ± 0.021 | -5.985 [")
+    assert " | 0.1000 | " in line          # exact: of the 10 splits only the observed one
     assert "| L_rec,2 | " in out and "| MIC position with z1-z3 | " in out
+    # a third run equal to a: a reproduces none of the gap between b and it
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--gap-from",
+                         str(tmp_path / "a")]) == 0
+    line = next(row for row in capsys.readouterr().out.splitlines()
+                if row.startswith("| KL of group 1 |"))
+    assert "| 9.030 | 0.00 [" in line
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
     assert "cannot read a scored run" in capsys.readouterr().err

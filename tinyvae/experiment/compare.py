@@ -1,38 +1,23 @@
-"""Two configurations side by side: each group's footprint and the scores, with exact
-permutation tests. `python -m tinyvae.experiment.compare RUN_A RUN_B` (run directories or
-metrics.json).
+"""Two configurations side by side: each group's footprint and the scores, each difference
+with its exact permutation test, a bootstrap interval and the Holm-adjusted p over the whole
+table. `python -m tinyvae.experiment.compare RUN_A RUN_B [--gap-from RUN_C]` (run directories
+or metrics.json). With --gap-from (an unrouted run, A scaled, B routed, say), each row also
+says what share of the gap between B and C the run A reproduces, with its interval.
 
-Seeds are few (5 or 10 a configuration), so no distribution is assumed: the p-value of a
-difference of means is the share of all C(n_a + n_b, n_a) ways of splitting the pooled trials
-into two groups of those sizes whose difference is at least as large in absolute value
-(two-sided, exact; the observed split is one of them, so p >= 1 / C).
+The statistics are in stats.py (no distribution assumed: 5 to 20 seeds a configuration).
 
 Shapes: T trials, G groups.
 """
 import argparse
-import itertools
 import json
 import os
 import sys
 
 import numpy
 
+from .stats import (bootstrap_interval, gap_fraction, holm, mean_difference, p_text,
+                    permutation_p)
 from .table1 import FIGURE1_FIRST, footprint
-
-TIE = 1e-9            # differences equal up to rounding count as "at least as large"
-
-
-def permutation_p(a, b):
-    """Exact two-sided permutation p-value of mean(a) - mean(b)."""
-    a, b = numpy.asarray(a, dtype=float), numpy.asarray(b, dtype=float)   # (Ta,), (Tb,)
-    pooled = numpy.concatenate([a, b])                                    # (T,)
-    observed = abs(a.mean() - b.mean())
-    picks = numpy.array(list(itertools.combinations(range(len(pooled)), len(a))))  # (C, Ta)
-    in_a = numpy.zeros((len(picks), len(pooled)), dtype=bool)            # (C, T)
-    numpy.put_along_axis(in_a, picks, True, axis=1)
-    mean_a = (in_a * pooled).sum(axis=1) / len(a)                         # (C,)
-    mean_b = (~in_a * pooled).sum(axis=1) / len(b)                        # (C,)
-    return float(numpy.mean(numpy.abs(mean_a - mean_b) >= observed - TIE * (1 + observed)))
 
 
 def quantities(records, factors):
@@ -54,11 +39,29 @@ def quantities(records, factors):
     return out
 
 
-def compare(a, b, factors):
-    """Rows (name, mean a, sd a, mean b, sd b, p) for every quantity both have."""
+def compare(a, b, factors, c=None):
+    """One row per quantity all runs have: {name, mean_a, sd_a, mean_b, sd_b, diff, low, high,
+    p, holm} and, given a third run c, {mean_c, share, share_low, share_high}: the share of
+    the gap between b and c that a reproduces (1: a lands on b; 0: a stays with c)."""
     qa, qb = quantities(a, factors), quantities(b, factors)
-    return [(name, qa[name].mean(), qa[name].std(ddof=1), qb[name].mean(), qb[name].std(ddof=1),
-             permutation_p(qa[name], qb[name])) for name in qa if name in qb]
+    qc = quantities(c, factors) if c is not None else None
+    names = [n for n in qa if n in qb and (qc is None or n in qc)]
+    rows = []
+    for name in names:
+        x, y = qa[name], qb[name]
+        low, high = bootstrap_interval(mean_difference, [x, y])
+        row = {"name": name, "mean_a": x.mean(), "sd_a": x.std(ddof=1), "mean_b": y.mean(),
+               "sd_b": y.std(ddof=1), "diff": mean_difference(x, y), "low": low, "high": high,
+               "p": permutation_p(x, y)}
+        if qc is not None:
+            row["mean_c"] = qc[name].mean()
+            row["share"] = gap_fraction(x, y, qc[name])
+            row["share_low"], row["share_high"] = bootstrap_interval(gap_fraction,
+                                                                     [x, y, qc[name]])
+        rows.append(row)
+    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+        row["holm"] = adjusted
+    return rows
 
 
 def load(path):
@@ -70,38 +73,62 @@ def load(path):
     return scored["models"], scored["protocol"]
 
 
-def markdown(rows, name_a, name_b, n_a, n_b):
-    lines = [f"| | {name_a} (n={n_a}) | {name_b} (n={n_b}) | p |", "|---|---:|---:|---:|"]
-    for name, ma, sa, mb, sb, p in rows:
-        lines.append(f"| {name} | {ma:.3f} ± {sa:.3f} | {mb:.3f} ± {sb:.3f} | {_p(p)} |")
-    return "\n".join(lines + ["", "Mean ± standard deviation over trials; p: exact two-sided "
-                              "permutation test of the difference of the means.", ""])
+def markdown(rows, name_a, name_b, n_a, n_b, name_c=None, n_c=None):
+    gap = name_c is not None
+    head = f"| | {name_a} (n={n_a}) | {name_b} (n={n_b}) | A − B [95% interval] | p | Holm |"
+    head += f" {name_c} (n={n_c}) | share of the B − C gap [95%] |" if gap else ""
+    lines = [head, "|---|---:|---:|---:|---:|---:|" + ("---:|---:|" if gap else "")]
+    for r in rows:
+        line = (f"| {r['name']} | {r['mean_a']:.3f} ± {r['sd_a']:.3f} | {r['mean_b']:.3f} ± "
+                f"{r['sd_b']:.3f} | {r['diff']:.3f} [{r['low']:.3f}, {r['high']:.3f}] | "
+                f"{p_text(r['p'])} | {p_text(r['holm'])} |")
+        if gap:
+            line += (f" {r['mean_c']:.3f} | {_share(r['share'])} [{_share(r['share_low'])}, "
+                     f"{_share(r['share_high'])}] |")
+        lines.append(line)
+    notes = ["", "Mean ± standard deviation over trials. A − B: difference of the means, with "
+             "a 95% percentile bootstrap interval (each run resampled on its own). p: two-sided "
+             "permutation test of that difference (exact over every split of the pooled trials "
+             "where there are at most 200,000, else 100,000 random splits). Holm: p adjusted "
+             "for the whole table's tests (Holm's step-down); a row holds at 0.05 when it is "
+             "at most 0.05."]
+    if gap:
+        notes.append("Share of the gap: (mean A − mean C) / (mean B − mean C), 1 where A "
+                     "lands on B, 0 where it stays with C; its interval from the same "
+                     "bootstrap (wide or meaningless where B and C hardly differ).")
+    return "\n".join(lines + notes + [""])
 
 
-def _p(p):
-    """A p-value to four places, or in scientific notation where those would all be zero
-    (10 against 10 trials can give 2/184756 = 1.1e-05)."""
-    return f"{p:.4f}" if p >= 5e-5 else f"{p:.1e}"
+def _share(x):
+    return "—" if numpy.isnan(x) else f"{x:.2f}"
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description="Compare two scored runs (evaluate.py's "
-                                "metrics.json): footprint per group and scores, with exact "
-                                "permutation tests.")
+                                "metrics.json): footprint per group and scores, with "
+                                "permutation tests, bootstrap intervals and Holm's correction.")
     p.add_argument("run_a")
     p.add_argument("run_b")
+    p.add_argument("--gap-from", metavar="RUN_C", default=None, help="a third run: also say "
+                   "what share of the gap between RUN_B and RUN_C the run RUN_A reproduces "
+                   "(e.g. A scaled, B routed, C unrouted)")
     a = p.parse_args(argv)
+    paths = [a.run_a, a.run_b] + ([a.gap_from] if a.gap_from else [])
     try:
-        (ra, pa), (rb, pb) = load(a.run_a), load(a.run_b)
+        loaded = [load(path) for path in paths]
     except (OSError, ValueError, KeyError) as err:
         print(f"compare: error: cannot read a scored run ({err}); give run directories that "
               "evaluate.py has scored, or their metrics.json", file=sys.stderr)
         return 2
-    if len(ra) < 2 or len(rb) < 2:
+    if any(len(records) < 2 for records, _ in loaded):
         print("compare: error: each run needs at least two trials (seeds) to compare",
               file=sys.stderr)
         return 2
-    print(markdown(compare(ra, rb, pa["factors"]), a.run_a, a.run_b, len(ra), len(rb)))
+    records = [r for r, _ in loaded]
+    rows = compare(*records[:2], loaded[0][1]["factors"], *records[2:])
+    sizes = [len(r) for r in records]
+    third = (paths[2], sizes[2]) if a.gap_from else ()
+    print(markdown(rows, paths[0], paths[1], sizes[0], sizes[1], *third))
     return 0
 
 

@@ -1,0 +1,89 @@
+"""When a group opens and what it holds (tinyvae/experiment/opening.py), on a small fixture of
+scored runs whose answer is known: the opening counts, the steps, Fisher's test between arms."""
+import csv
+import json
+
+import numpy
+import pytest
+
+from tinyvae.experiment import opening
+from tinyvae.experiment.opening import status_changes
+
+FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
+STEPS = numpy.arange(50, 1001, 50)                                         # (R,) 20 rows
+
+
+def test_status_changes_by_hand():
+    closed = numpy.zeros(20)
+    assert status_changes(STEPS, closed) == (None, None, 0)
+    # the start's transient (over the line at steps 50-100, under from 150) is no opening;
+    # it opens at 600, closes at 800, opens again at 900 and stays
+    kl = numpy.where((STEPS <= 100) | ((STEPS >= 600) & (STEPS < 800)) | (STEPS >= 900),
+                     2.0, 0.2)
+    assert status_changes(STEPS, kl) == (600, 900, 3)
+    # over the line from the first row to the end: open from the first row on
+    assert status_changes(STEPS, numpy.full(20, 5.0)) == (50, 50, 1)
+
+
+def _run(tmp_path, name, routing, opens):
+    """A scored run of (3, 3) models; model m's group 2 opens at step 500 when opens[m]."""
+    run = tmp_path / name
+    run.mkdir()
+    records, rows = [], []
+    for m, is_open in enumerate(opens):
+        kl2 = 2.5 if is_open else 0.1
+        records.append({"index": m, "seed": m, "beta": 1.0, "model": "grouped",
+                        "groups": [3, 3], "routing": routing, "kl_scale": [1.0, 1.0],
+                        "encoder_hidden": [256, 256], "decoder_hidden": [256, 256, 256],
+                        "step": 1000, "kl_per_dim": [4.0 + m, 3.0, 2.0, kl2, 0.0, 0.0],
+                        "active_dims": [0, 1, 2] + ([3] if is_open else []),
+                        "rec_loss_prefix": [150.0, 140.0 - 10 * is_open],
+                        "rec_loss_full": 140.0 - 10 * is_open,
+                        "mic_groups": [[-0.2, 0, 0, 0.3, 0.3],
+                                       [0.4 if is_open else -0.1, 0, 0, -0.3, -0.3]],
+                        "mi": numpy.full((6, 5), 0.1).tolist(), "entropy": [1.0] * 5})
+        for step in STEPS:
+            late = is_open and step >= 500
+            rows.append({"step": step, "model": m, "kl_z1": 4.0, "kl_z2": 3.0, "kl_z3": 2.0,
+                         "kl_z4": 2.5 if late else 0.1, "kl_z5": 0.0, "kl_z6": 0.0})
+    (run / "metrics.json").write_text(json.dumps(
+        {"protocol": {"factors": FACTORS}, "models": records}))
+    with open(run / "log.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return str(run)
+
+
+def test_the_report_counts_openings_and_tests_them(tmp_path, capsys):
+    routed = _run(tmp_path, "routed", "paper", [True, True, True, False])
+    plain = _run(tmp_path, "plain", "none", [True, False, False, False])
+    assert opening.main([routed, plain, "--report", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "opening.md").read_text()
+    assert text.startswith("# Group 2:")
+    routed_row = next(line for line in text.splitlines() if line.startswith("| grouped, H=256 |"))
+    # 3 of 4 open since step 500, the shape MIC of the open ones 0.40, of the closed -0.10;
+    # group 1's KL per model 9, 10, 11, 12 nats: mean 10.5, sd 1.29, |x - 10.5| averages 1.0
+    assert routed_row == ("| grouped, H=256 | 4 | 3 | 3 | 500 (500–500) | 500 of 1000 | "
+                          "0.40 / -0.10 | 130.0 / 140.0 | 10.50 ± 1.29 | 1.00 |")
+    # 3 of 4 against 1 of 4: Fisher's p = 34/70; group 1 alike in both: spread p = 1
+    assert "| 3/4 / 1/4 | 0.4857 | 1.00 / 1.00 | 1.0000 |" in text
+    with open(tmp_path / "report" / "opening.csv", newline="") as f:
+        per_model = list(csv.DictReader(f))
+    assert len(per_model) == 8 and per_model[0]["open_2"] == "True"
+    assert per_model[3]["first_open_2"] == "" and per_model[0]["changes_2"] == "1"
+    assert (tmp_path / "report" / "opening.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("args", [["--group", "3"], ["--group", "0"]])
+def test_a_group_the_runs_lack_is_one_line_and_exit_2(tmp_path, capsys, args):
+    run = _run(tmp_path, "routed", "paper", [True, False])
+    assert opening.main([run, "--report", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err
+    assert err == "opening: error: --group " + args[1] + ": the runs have groups 1 to 2\n"
+
+
+def test_an_unscored_run_is_one_line_and_exit_2(tmp_path, capsys):
+    assert opening.main([str(tmp_path), "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("opening: error: cannot read a scored run") and err.count("\n") == 1

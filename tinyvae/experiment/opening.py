@@ -1,0 +1,211 @@
+"""When does a group open, and what does it hold? `python -m tinyvae.experiment.opening
+RUN_A RUN_B ... --report DIR [--group G]` (run directories that evaluate.py has scored).
+
+A group is *open* when the KL of its latents on the test images exceeds OPEN_NATS (it
+carries information about the image); else *closed*. Per model: each group's status at the
+end (metrics.json), when it first opened and when its status last changed (its training KL,
+summed over the group's latents, in log.csv every --log-every steps), what it holds (each
+factor's MIC with it, eq. 13, and each of its latents' MI with each factor over the factor's
+entropy) and the reconstruction loss. Per run (arm): how many models have the group open,
+compared between arms with Fisher's exact test; the shape MIC of the open and the closed
+models; group 1's KL and its spread, compared with stats.spread_p (issue 26, T5).
+
+Shapes: T models (trials) of an arm, R log rows, G groups, Z latent, K factors.
+"""
+import argparse
+import os
+import sys
+
+import numpy
+
+from .runs import LOG, read_log
+from .compare import load
+from .stats import fisher_exact, p_text, spread_p
+from .table1 import config_key, config_label, footprint, save_figure, write_csv
+
+OPEN_NATS = 1.0       # a group is open when its test KL is over this many nats
+
+
+def kl_curve(log_rows, index, groups):
+    """Training KL of each group of model `index`: steps (R,), KL (R, G)."""
+    rows = [r for r in log_rows if int(r["model"]) == index]
+    steps = numpy.array([int(r["step"]) for r in rows])                       # (R,)
+    kl_dim = numpy.array([[float(r[f"kl_z{d + 1}"]) for d in range(sum(groups))]
+                          for r in rows]).reshape(len(rows), sum(groups))     # (R, Z)
+    ends = numpy.cumsum(groups)                                               # (G,)
+    return steps, numpy.stack([kl_dim[:, e - g:e].sum(axis=1)
+                               for g, e in zip(groups, ends)], axis=1)        # (R, G)
+
+
+def status_changes(steps, kl):
+    """(first step the group opened, last step its status changed, number of changes) of a
+    training KL curve (R,). Every group starts closed (a new encoder's KL is near zero), and
+    in the first logged steps, before the posterior collapse, every latent carries a little:
+    a group over the line from the first row on counts as opening only if it never fell
+    under it (then it opened at the first row); otherwise from where it first fell."""
+    above = kl > OPEN_NATS                                                    # (R,)
+    if above[0] and not above.all():
+        above[:above.argmin()] = False               # the start's transient, not an opening
+    above = numpy.concatenate([[False], above])                               # (R + 1,)
+    changed = numpy.flatnonzero(above[1:] != above[:-1])                      # (changes,)
+    first = int(steps[above[1:].argmax()]) if above.any() else None
+    return first, (int(steps[changed[-1]]) if len(changed) else None), len(changed)
+
+
+def model_rows(run_dir):
+    """One dict per model of a scored run, and the run's training KL curves: (rows, (steps
+    (R,), [(R, G)] per model)). A row: its arm's label, seed, and per group g (1-based) kl_g,
+    open_g, first_open_g, last_change_g, changes_g, mic_<factor>_g; mi_<factor>_z<d> (MI over
+    the factor's entropy); open_groups; rec."""
+    records, protocol = load(run_dir)
+    factors = protocol["factors"]
+    log_rows = read_log(os.path.join(run_dir, LOG))
+    rows, kls = [], []
+    for r in records:
+        groups = tuple(r["groups"])
+        label = config_label(*config_key(r))
+        kl_test = footprint(r)["kl"]                                          # (G,)
+        steps, kl_train = kl_curve(log_rows, r["index"], groups)              # (R,), (R, G)
+        row = {"arm": label, "seed": r["seed"], "step": r["step"],
+               "open_groups": int((kl_test > OPEN_NATS).sum()), "rec": r["rec_loss_full"]}
+        for g in range(len(groups)):
+            first, last, changes = status_changes(steps, kl_train[:, g])
+            row.update({f"kl_{g + 1}": kl_test[g], f"open_{g + 1}": bool(kl_test[g] > OPEN_NATS),
+                        f"first_open_{g + 1}": first, f"last_change_{g + 1}": last,
+                        f"changes_{g + 1}": changes})
+            row.update({f"mic_{f}_{g + 1}": r["mic_groups"][g][k] for k, f in enumerate(factors)})
+        mi = numpy.asarray(r["mi"]) / numpy.asarray(r["entropy"])             # (Z, K)
+        row.update({f"mi_{f}_z{d + 1}": mi[d, k] for d in range(len(mi))
+                    for k, f in enumerate(factors)})
+        rows.append(row)
+        kls.append(kl_train)
+    return rows, (steps, kls)
+
+
+def arm_summary(rows, g):
+    """What an arm's T models say about group g (1-based): counts, steps, shape, group 1."""
+    opened = [r for r in rows if r[f"open_{g}"]]
+    closed = [r for r in rows if not r[f"open_{g}"]]
+    since = [r[f"last_change_{g}"] for r in opened]            # open from then to the end
+    return {"arm": rows[0]["arm"], "models": len(rows), "open": len(opened),
+            "ever": sum(r[f"first_open_{g}"] is not None for r in rows),
+            "open_since": since, "last_change": max((r[f"last_change_{g}"] or 0) for r in rows),
+            "shape_open": [r[f"mic_shape_{g}"] for r in opened],
+            "shape_closed": [r[f"mic_shape_{g}"] for r in closed],
+            "rec_open": [r["rec"] for r in opened], "rec_closed": [r["rec"] for r in closed],
+            "kl_1": numpy.array([r["kl_1"] for r in rows])}                   # (T,)
+
+
+def _mean(values, digits=2):
+    return f"{numpy.mean(values):.{digits}f}" if len(values) else "—"
+
+
+def report_markdown(arms, g, steps_shown):
+    """The report: per arm, group g's opening and group 1's spread; then every pair of arms."""
+    summaries = [arm_summary(rows, g) for rows in arms]
+    lines = [f"# Group {g}: open at the end, when, and what it holds", "",
+             f"Open: the group's KL on the test images is over {OPEN_NATS:g} nat. Ever over: "
+             f"its training KL (log.csv) went over {OPEN_NATS:g} nat at some logged step. Open "
+             "since: the logged step from which an open group stayed over the line to the end. "
+             "Latest change: the last logged step at which any model's group crossed the line "
+             "(either way). Shape MIC: eq. 13 of shape with the group (positive: more of shape's "
+             "information there than in the other groups).", "",
+             "| arm | models | open at the end | ever over | open since (median, range) "
+             "| latest change | shape MIC, open / closed | reconstruction, open / closed "
+             "| group 1 KL (mean ± sd) | its mean abs. deviation |",
+             "|---|---:|---:|---:|---|---:|---|---|---:|---:|"]
+    for s in summaries:
+        first = (f"{int(numpy.median(s['open_since']))} ({min(s['open_since'])}–"
+                 f"{max(s['open_since'])})" if s["open_since"] else "—")
+        mad = numpy.abs(s["kl_1"] - numpy.median(s["kl_1"])).mean()
+        lines.append(f"| {s['arm']} | {s['models']} | {s['open']} | {s['ever']} | {first} | "
+                     f"{s['last_change'] or '—'} of {steps_shown} | {_mean(s['shape_open'])} / "
+                     f"{_mean(s['shape_closed'])} | {_mean(s['rec_open'], 1)} / "
+                     f"{_mean(s['rec_closed'], 1)} | {s['kl_1'].mean():.2f} ± "
+                     f"{s['kl_1'].std(ddof=1):.2f} | {mad:.2f} |")
+    lines += ["", "| arm A | arm B | open: A / B | Fisher p | group 1 KL spread: A / B | "
+              "spread p |", "|---|---|---:|---:|---:|---:|"]
+    for i, a in enumerate(summaries):
+        for b in summaries[i + 1:]:
+            mad_a, mad_b, p = spread_p(a["kl_1"], b["kl_1"])
+            lines.append(f"| {a['arm']} | {b['arm']} | {a['open']}/{a['models']} / "
+                         f"{b['open']}/{b['models']} | "
+                         f"{p_text(fisher_exact(a['open'], a['models'], b['open'], b['models']))}"
+                         f" | {mad_a:.2f} / {mad_b:.2f} | {p_text(p)} |")
+    lines += ["", "Fisher p: two-sided exact test of the two opening rates. Spread: each "
+              "model's |group 1 KL − its arm's median|, averaged; spread p: permutation test "
+              "of those deviations (stats.spread_p).", ""]
+    return "\n".join(lines)
+
+
+def figure(arms, curves, g, path):
+    """Per arm: each model's training KL of group g against steps (orange: open at the end),
+    and how many of its groups are over the line."""
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(2, len(arms), figsize=(4.2 * len(arms), 6.4), sharex=True,
+                             sharey="row", squeeze=False)
+    for j, (rows, (steps, kls)) in enumerate(zip(arms, curves)):
+        top, bottom = axes[0, j], axes[1, j]
+        for row, kl in zip(rows, kls):                                        # kl (R, G)
+            colour = "tab:orange" if row[f"open_{g}"] else "0.55"
+            top.plot(steps, kl[:, g - 1], color=colour, lw=0.8, alpha=0.8)
+        top.axhline(OPEN_NATS, color="k", ls="--", lw=0.8)
+        later = numpy.concatenate([kl[steps > steps[-1] / 10, g - 1] for kl in kls])
+        top.set_ylim(-0.1, max(3.0, 1.15 * later.max()))      # the start's transient runs off
+        top.set_title(f"{rows[0]['arm']}\n{sum(r[f'open_{g}'] for r in rows)} of {len(rows)} "
+                      f"open at the end", fontsize=9)
+        counts = numpy.array([(kl > OPEN_NATS).sum(axis=1) for kl in kls])  # (T, R)
+        jitter = numpy.random.default_rng(0).uniform(-0.1, 0.1, len(counts))  # (T,)
+        for c, dy in zip(counts, jitter):          # lines apart, where many lie on one count
+            bottom.plot(steps, c + dy, color="0.55", lw=0.6, alpha=0.6)
+        bottom.plot(steps, counts.mean(axis=0), color="tab:blue", lw=2, label="mean")
+        bottom.set_xlabel("training step")
+    axes[0, 0].set_ylabel(f"training KL of group {g} (nats)")
+    axes[1, 0].set_ylabel(f"groups over {OPEN_NATS:g} nat")
+    axes[1, 0].legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def write_opening_report(run_dirs, out_dir, g=None):
+    """opening.md, opening.csv (a row per model) and opening.png in out_dir."""
+    loaded = [model_rows(d) for d in run_dirs]
+    arms = [rows for rows, _ in loaded]
+    curves = [curve for _, curve in loaded]
+    fewest = min(sum(k.startswith("open_") and k != "open_groups" for k in rows[0])
+                 for rows in arms)                                           # groups
+    if g is not None and not 1 <= g <= fewest:
+        raise ValueError(f"--group {g}: the runs have groups 1 to {fewest}")
+    g = g or fewest                                                          # the last
+    os.makedirs(out_dir, exist_ok=True)
+    steps_shown = max(int(steps[-1]) for steps, _ in curves)
+    with open(os.path.join(out_dir, "opening.md"), "w") as f:
+        f.write(report_markdown(arms, g, steps_shown))
+    write_csv(os.path.join(out_dir, "opening.csv"), [r for rows in arms for r in rows])
+    figure(arms, curves, g, os.path.join(out_dir, "opening.png"))
+    return g
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="When groups open and what they hold, per model "
+                                "and per run, with exact tests between runs")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories scored by "
+                   "evaluate.py (metrics.json and log.csv)")
+    p.add_argument("--report", required=True, help="folder for opening.md, .csv and .png")
+    p.add_argument("--group", type=int, default=None, help="the group to follow (1-based; "
+                   "default: the last)")
+    a = p.parse_args(argv)
+    try:
+        g = write_opening_report(a.runs, a.report, a.group)
+    except (OSError, KeyError) as err:
+        print(f"opening: error: cannot read a scored run ({err}); give run directories with "
+              "the metrics.json of evaluate.py and the log.csv of train.py", file=sys.stderr)
+        return 2
+    except ValueError as err:
+        print(f"opening: error: {err}", file=sys.stderr)
+        return 2
+    print(f"group {g}: {os.path.join(a.report, 'opening.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
