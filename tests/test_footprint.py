@@ -134,5 +134,10 @@ def test_compare_tabulates_both_configurations(records, tmp_path, capsys):
     line = next(row for row in capsys.readouterr().out.splitlines()
                 if row.startswith("| KL of group 1 |"))
     assert "| 9.030 | 0.00 [" in line
+    # only the models of one β: the fixture's are all β = 1
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--beta", "1"]) == 0
+    assert "| KL of group 1 | 9.030 ± 0.030 | 15.015 ± 0.021 |" in capsys.readouterr().out
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b"), "--beta", "4"]) == 2
+    assert "at least two trials (seeds) with β = 4" in capsys.readouterr().err
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
     assert "cannot read a scored run" in capsys.readouterr().err

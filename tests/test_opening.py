@@ -25,6 +25,14 @@ def test_status_changes_by_hand():
     assert status_changes(STEPS, numpy.full(20, 5.0)) == (50, 50, 1)
 
 
+def _mi(is_open):
+    """Position in z1, shape in z4 where group 2 is open (else nowhere much)."""
+    mi = numpy.full((6, 5), 0.02)                                          # (Z, K)
+    mi[0, 3:] = 0.5
+    mi[3 if is_open else 1, 0] = 0.4 if is_open else 0.03
+    return mi.tolist()
+
+
 def _run(tmp_path, name, routing, opens):
     """A scored run of (3, 3) models; model m's group 2 opens at step 500 when opens[m]."""
     run = tmp_path / name
@@ -41,7 +49,7 @@ def _run(tmp_path, name, routing, opens):
                         "rec_loss_full": 140.0 - 10 * is_open,
                         "mic_groups": [[-0.2, 0, 0, 0.3, 0.3],
                                        [0.4 if is_open else -0.1, 0, 0, -0.3, -0.3]],
-                        "mi": numpy.full((6, 5), 0.1).tolist(), "entropy": [1.0] * 5})
+                        "mi": _mi(is_open), "entropy": [1.0] * 5})
         for step in STEPS:
             late = is_open and step >= 500
             rows.append({"step": step, "model": m, "kl_z1": 4.0, "kl_z2": 3.0, "kl_z3": 2.0,
@@ -68,6 +76,8 @@ def test_the_report_counts_openings_and_tests_them(tmp_path, capsys):
                           "0.40 / -0.10 | 130.0 / 140.0 | 10.50 ± 1.29 | 1.00 |")
     # 3 of 4 against 1 of 4: Fisher's p = 34/70; group 1 alike in both: spread p = 1
     assert "| 3/4 / 1/4 | 0.4857 | 1.00 / 1.00 | 1.0000 |" in text
+    assert ("| grouped, H=256 | z4 3, z2 1 (0.31) | z1 4 (0.02) | z1 4 (0.02) | z1 4 (0.50) | "
+            "z1 4 (0.50) |") in text                       # (3 * 0.4 + 0.03) / 4 = 0.31
     with open(tmp_path / "report" / "opening.csv", newline="") as f:
         per_model = list(csv.DictReader(f))
     assert len(per_model) == 8 and per_model[0]["open_2"] == "True"

@@ -1,7 +1,7 @@
 """Two configurations side by side: each group's footprint and the scores, each difference
 with its exact permutation test, a bootstrap interval and the Holm-adjusted p over the whole
-table. `python -m tinyvae.experiment.compare RUN_A RUN_B [--gap-from RUN_C]` (run directories
-or metrics.json). With --gap-from (an unrouted run, A scaled, B routed, say), each row also
+table. `python -m tinyvae.experiment.compare RUN_A RUN_B [--gap-from RUN_C] [--beta B]` (run
+directories or metrics.json; --beta keeps the models of one β). With --gap-from (an unrouted run, A scaled, B routed, say), each row also
 says what share of the gap between B and C the run A reproduces, with its interval.
 
 The statistics are in stats.py (no distribution assumed: 5 to 20 seeds a configuration).
@@ -112,6 +112,8 @@ def main(argv=None):
     p.add_argument("--gap-from", metavar="RUN_C", default=None, help="a third run: also say "
                    "what share of the gap between RUN_B and RUN_C the run RUN_A reproduces "
                    "(e.g. A scaled, B routed, C unrouted)")
+    p.add_argument("--beta", type=float, default=None, help="compare only the models "
+                   "trained with this β (for runs that trained several)")
     a = p.parse_args(argv)
     paths = [a.run_a, a.run_b] + ([a.gap_from] if a.gap_from else [])
     try:
@@ -120,8 +122,12 @@ def main(argv=None):
         print(f"compare: error: cannot read a scored run ({err}); give run directories that "
               "evaluate.py has scored, or their metrics.json", file=sys.stderr)
         return 2
+    if a.beta is not None:
+        loaded = [([r for r in records if float(r["beta"]) == a.beta], protocol)
+                  for records, protocol in loaded]
     if any(len(records) < 2 for records, _ in loaded):
-        print("compare: error: each run needs at least two trials (seeds) to compare",
+        which = "" if a.beta is None else f" with β = {a.beta:g}"
+        print(f"compare: error: each run needs at least two trials (seeds){which} to compare",
               file=sys.stderr)
         return 2
     records = [r for r, _ in loaded]

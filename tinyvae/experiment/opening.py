@@ -166,9 +166,53 @@ def figure(arms, curves, g, path):
     save_figure(fig, path)
 
 
+def by_arm(run_dirs):
+    """[(rows, (steps, kls))] of every configuration (arm) in the runs, in order of first
+    appearance: a run that trained several β is several arms, and runs of one configuration
+    (e.g. a run and its continuation elsewhere) are one."""
+    arms = {}
+    for run_dir in run_dirs:
+        rows, (steps, kls) = model_rows(run_dir)
+        for row, kl in zip(rows, kls):
+            arm = arms.setdefault(row["arm"], ([], (steps, [])))
+            arm[0].append(row)
+            arm[1][1].append(kl)
+    return list(arms.values())
+
+
+def top_latents(rows, factors):
+    """Per factor, how many models hold most of it (MI over its entropy) in each latent:
+    {factor: {latent (1-based): models}}."""
+    latents = sorted({int(k.rsplit("_z", 1)[1]) for k in rows[0] if k.startswith("mi_")})
+    out = {}
+    for f in factors:
+        tops = [max(latents, key=lambda d: r[f"mi_{f}_z{d}"]) for r in rows]
+        out[f] = {d: tops.count(d) for d in latents if tops.count(d)}
+    return out
+
+
+def where_factors_sit(arms, factors):
+    lines = ["", "## Where each factor sits", "",
+             "The latent holding most of each factor's information (its MI over the factor's "
+             "entropy), counted over the models: z1 8, z2 2 means 8 models hold most of it in "
+             "z1. In brackets, that largest share averaged over the models: where it is a few "
+             "hundredths, the factor is hardly encoded and its place is the estimator's noise.",
+             "", "| arm | " + " | ".join(factors) + " |",
+             "|---|" + "---|" * len(factors)]
+    for rows in arms:
+        tops = top_latents(rows, factors)
+        most = {f: numpy.mean([max(v for k, v in r.items() if k.startswith(f"mi_{f}_z"))
+                               for r in rows]) for f in factors}
+        cells = [", ".join(f"z{d} {n}" for d, n in sorted(tops[f].items(),
+                                                          key=lambda t: -t[1]))
+                 + f" ({most[f]:.2f})" for f in factors]
+        lines.append(f"| {rows[0]['arm']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""])
+
+
 def write_opening_report(run_dirs, out_dir, g=None):
     """opening.md, opening.csv (a row per model) and opening.png in out_dir."""
-    loaded = [model_rows(d) for d in run_dirs]
+    loaded = by_arm(run_dirs)
     arms = [rows for rows, _ in loaded]
     curves = [curve for _, curve in loaded]
     fewest = min(sum(k.startswith("open_") and k != "open_groups" for k in rows[0])
@@ -176,10 +220,11 @@ def write_opening_report(run_dirs, out_dir, g=None):
     if g is not None and not 1 <= g <= fewest:
         raise ValueError(f"--group {g}: the runs have groups 1 to {fewest}")
     g = g or fewest                                                          # the last
+    factors = [k[4:-2] for k in arms[0][0] if k.startswith("mic_") and k.endswith("_1")]
     os.makedirs(out_dir, exist_ok=True)
     steps_shown = max(int(steps[-1]) for steps, _ in curves)
     with open(os.path.join(out_dir, "opening.md"), "w") as f:
-        f.write(report_markdown(arms, g, steps_shown))
+        f.write(report_markdown(arms, g, steps_shown) + where_factors_sit(arms, factors))
     write_csv(os.path.join(out_dir, "opening.csv"), [r for rows in arms for r in rows])
     figure(arms, curves, g, os.path.join(out_dir, "opening.png"))
     return g
