@@ -21,7 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
 NARROW = ["--encoder-hidden", "64,64", "--decoder-hidden", "64,64,64"]  # 6 MB checkpoints
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from tinyvae.experiment.runs import snapshot_path, snapshot_steps  # noqa: E402
+from tinyvae.experiment import training  # noqa: E402
+from tinyvae.experiment.checkpoint import snapshot_path, snapshot_steps  # noqa: E402
 
 
 def run(*args, check=None):
@@ -256,14 +257,14 @@ def test_resume_auto_starts_resumes_or_does_nothing(tmp_path):
 def test_a_stop_during_a_checkpoint_write_saves_once(tmp_path, monkeypatch):
     """SIGTERM while a checkpoint is being written: that checkpoint is the one kept, not
     written a second time (each write is 170 MB at full size, and Slurm waits only KillWait)."""
-    writes, save = [], train.save_checkpoint
+    writes, save = [], training.save_checkpoint
 
     def signalled_save(out, model, opt, state):
         writes.append(state["step"])
         if len(writes) == 1:
             os.kill(os.getpid(), signal.SIGTERM)     # handled at once: it sets the stop flag
         save(out, model, opt, state)
-    monkeypatch.setattr(train, "save_checkpoint", signalled_save)
+    monkeypatch.setattr(training, "save_checkpoint", signalled_save)
     out = tmp_path / "run"
     proc = run("--out", out, "--steps", "9", "--checkpoint-every", "3", *FAST, *NARROW)
     assert proc.returncode == 143 and writes == [3], proc.stdout + proc.stderr

@@ -21,7 +21,8 @@ import os
 import shlex
 import sys
 
-from tinyvae.experiment.runs import CONFIG, RunError, checkpoint_step, read_json
+from tinyvae.experiment.configuration import seeds_name
+from tinyvae.experiment.runs import progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SET_HERE = ("--seed", "--seeds", "--out", "--resume", "--overwrite")   # the task's own
@@ -71,24 +72,11 @@ def tasks():
     found = []
     for name, flags in grid:
         for first in range(0, seeds, per_task):
-            last = min(first + per_task, seeds) - 1
-            out = os.path.join(sweep, "runs", f"{name}-s{first}"
-                               + (f"-{last}" if last > first else ""))
-            found.append((out, flags + common + ["--seed", str(first), "--seeds",
-                                                 str(last - first + 1), "--out", out]))
+            count = min(per_task, seeds - first)
+            out = os.path.join(sweep, "runs", f"{name}-{seeds_name(first, count)}")
+            found.append((out, flags + common + ["--seed", str(first), "--seeds", str(count),
+                                                 "--out", out]))
     return found
-
-
-def unfinished(out):
-    """Why the run in `out` has not finished, or None if it has."""
-    step = checkpoint_step(out)
-    try:
-        steps = read_json(os.path.join(out, CONFIG))["steps"]
-    except (RunError, KeyError):
-        return f"{out}: not started"
-    if step is None:
-        return f"{out}: no checkpoint yet"
-    return None if step >= steps else f"{out}: step {step} of {steps}"
 
 
 def main(argv):
@@ -102,7 +90,8 @@ def main(argv):
     elif argv == ["runs"]:
         print("\n".join(out for out, _ in todo))
     elif argv == ["check"]:
-        left = [why for why in map(unfinished, (out for out, _ in todo)) if why]
+        now = {out: progress(out) for out, _ in todo}
+        left = [f"{out}: {p}" for out, p in now.items() if not p.finished]
         if left:
             print(f"grid.py: {len(left)} of {len(todo)} runs have not finished: "
                   + "; ".join(left), file=sys.stderr)

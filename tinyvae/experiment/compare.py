@@ -17,7 +17,8 @@ import sys
 
 import numpy
 
-from .table1 import FIGURE1_FIRST, footprint
+from .files import METRICS
+from .trials import FIGURE1_FIRST, footprint
 
 TIE = 1e-9            # differences equal up to rounding count as "at least as large"
 
@@ -64,7 +65,7 @@ def compare(a, b, factors):
 def load(path):
     """(records, protocol) of a run directory's metrics.json, or of that file."""
     if os.path.isdir(path):
-        path = os.path.join(path, "metrics.json")
+        path = os.path.join(path, METRICS)
     with open(path) as f:
         scored = json.load(f)
     return scored["models"], scored["protocol"]

@@ -6,16 +6,13 @@ Shapes: M models, N images shown, P pixels (64*64), Z latent, S traversal steps.
 """
 import os
 
-import matplotlib
+import numpy
 
-matplotlib.use("Agg")                      # files only: no display is needed or assumed
-import matplotlib.pyplot as plt            # noqa: E402
-import numpy                               # noqa: E402
-
-from ..backend import to_numpy              # noqa: E402
-from ..losses import kl_normal_forward      # noqa: E402
-from ..vae import IMAGE_SIZE as SIDE        # noqa: E402  (the images' side, px)
-from .runs import LOG, read_log            # noqa: E402
+from ..backend import to_numpy
+from ..losses import kl_normal_forward
+from ..vae import IMAGE_SIZE as SIDE        # the images' side, px
+from .files import FIGURES, LOG, read_log
+from .plotting import plt, save_figure
 
 FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
 FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
@@ -91,8 +88,7 @@ def _grid(path, rows, names, title):
     ax.set_xticks([])
     ax.set_yticks([gap + r * cell + SIDE / 2 for r in range(R)], names, fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _loss_curves(path, log_rows, labels):
@@ -112,8 +108,7 @@ def _loss_curves(path, log_rows, labels):
     if len(labels) <= 10:
         axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, bbox_inches=None)
 
 
 def _few(rows):
@@ -148,12 +143,11 @@ def _routing_curves(path, log_rows, labels, routing):
         axes[0, -1].legend(fontsize=6)
     fig.suptitle(f"The routing at work (routing {routing!r})", fontsize=9)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, bbox_inches=None)
 
 
 def draw_run_figures(out, trainer):
-    """A run's figures/ from a Trainer (experiment/trainer.py) and the run's log.csv:
+    """A run's figures/ from a Trainer (trainer.py) and the run's log.csv:
     reconstructions and traversals of the first test images, and the loss curves."""
     M = trainer.model.models
     # Spread over the sorted test set, so all three shapes appear.
@@ -162,5 +156,5 @@ def draw_run_figures(out, trainer):
     x = trainer.dataset.images(idx, trainer.xp, trainer.model.dtype)            # (M, N, P)
     mu, logvar = trainer.model.encode(x)                                        # (M, N, Z)
     kl_dim = to_numpy(kl_normal_forward(mu, logvar)[0]).mean(axis=1)            # (M, Z)
-    save_training_figures(os.path.join(out, "figures"), trainer.model, x, kl_dim,
+    save_training_figures(os.path.join(out, FIGURES), trainer.model, x, kl_dim,
                           read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)
