@@ -9,6 +9,7 @@ directory, so that a missing CuPy or a bad --data file leaves the directory unto
 """
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
+import math
 import os
 import shlex
 import sys
@@ -18,6 +19,7 @@ import numpy
 from tinyvae.backend import BackendError, get_xp
 from tinyvae.data.dataset import DataError, open_dataset
 from tinyvae.experiment.configuration import run_name, where_trained
+from tinyvae.experiment.console import output_whose_reader_may_go
 from tinyvae.experiment.files import RunError
 from tinyvae.experiment.lock import NoLocks, release_run_dir
 from tinyvae.experiment.runs import Progress, check_out, claim, prepare_out, what_is_kept
@@ -97,8 +99,11 @@ def make_config(a):
     if a.snapshot_every < 0:
         raise UsageError(f"--snapshot-every must be 0 (none) or a positive integer, "
                          f"got {a.snapshot_every}")
-    if not a.lr > 0:
-        raise UsageError(f"--lr must be positive, got {a.lr}")
+    if not (a.lr > 0 and math.isfinite(a.lr)):
+        raise UsageError(f"--lr must be a positive, finite number, got {a.lr}; e.g. --lr 1e-4")
+    if a.out is not None and not a.out.strip():
+        raise UsageError("--out is empty: give a directory, or leave --out out for runs/ and "
+                         "a name made of the run's settings")
     if a.seed < 0:
         raise UsageError(f"--seed must be >= 0, got {a.seed}")
     betas = _numbers(a.beta, float, "--beta", "1 or 1,5,10")
@@ -116,8 +121,9 @@ def make_config(a):
     if min(groups) < 1:
         raise UsageError(f"--groups sizes must be positive, got {a.groups}")
     if sum(groups) != a.latent:
-        raise UsageError(f"--groups {a.groups} sums to {sum(groups)}, but --latent is "
-                         f"{a.latent}; give sizes that sum to the latent size")
+        given = ",".join(map(str, groups)) + ("" if a.groups else " (the default)")
+        raise UsageError(f"--groups {given} sums to {sum(groups)}, but --latent is "
+                         f"{a.latent}; give --groups sizes that sum to the latent size")
     kl_scale = [1.0] * len(groups)
     if a.kl_scale is not None:
         try:
@@ -176,10 +182,17 @@ def _short(path):
 
 def main(argv=None):
     a = parse_args(argv)
+    with output_whose_reader_may_go():      # `| tee log` and the tee stopped: no traceback
+        return run_command(a)
+
+
+def run_command(a):
+    """Flags -> configuration -> backend and data -> run directory -> training; the exit
+    status: 0, 1 (training or writing failed), 2 (bad input), 128 + a stop signal."""
     out = lock = None
     try:
         config = make_config(a)
-        out = a.out or os.path.join("runs", run_name(config))
+        out = a.out if a.out is not None else os.path.join("runs", run_name(config))
         check_out(out)
         xp = get_xp(a.gpu)
         dataset = open_dataset(a.data)

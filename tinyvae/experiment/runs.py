@@ -19,6 +19,8 @@ from .configuration import differences
 from .files import CHECKPOINT, CONFIG, LOCK, SNAPSHOTS, RunError, read_json
 from .lock import RunBusy, lock_run_dir, training_holder
 
+AFRESH = "--overwrite starts it afresh"
+
 
 class Progress(namedtuple("Progress", "step steps holder", defaults=(None,))):
     """How far a run has come: the step of its checkpoint (None: no checkpoint that opens),
@@ -77,10 +79,16 @@ def prepare_out(out, config, resume, overwrite, locked):
     has_config, has_checkpoint = (os.path.exists(os.path.join(out, name))
                                   for name in (CONFIG, CHECKPOINT))
     exists = has_config or has_checkpoint
+    # A run stopped before its first checkpoint (killed, or a non-finite loss) has nothing to
+    # continue from: starting it afresh is the way on, and every refusal says so.
+    afresh = has_config and not has_checkpoint
     if resume == "auto" and not has_checkpoint:
-        if has_config:              # a start killed before its first checkpoint: start again
-            same_run(out, config, "--resume auto")
+        if afresh:                  # a start killed before its first checkpoint: start again
+            same_run(out, config, "--resume auto", afresh)
         resume, overwrite = False, has_config
+    if resume is True and afresh:
+        raise RunError(f"--resume: the run in {out} stopped before its first checkpoint, so "
+                       f"there is nothing to continue; {AFRESH}")
     if resume:
         if locked:                  # no other writer: any temporary file is a killed one's
             remove_leftovers(out)
@@ -90,6 +98,9 @@ def prepare_out(out, config, resume, overwrite, locked):
             raise RunError(f"--resume: the run in {out} is already at step {state['step']}; "
                            f"ask for more --steps to continue it")
         return arrays, state
+    if afresh and not overwrite:
+        raise RunError(f"{out} holds a run that stopped before its first checkpoint; "
+                       f"{AFRESH}, or choose another --out")
     if exists and not overwrite:
         raise RunError(f"{out} already holds a run; add --resume to continue it, "
                        f"--overwrite to replace it, or choose another --out")
@@ -99,12 +110,15 @@ def prepare_out(out, config, resume, overwrite, locked):
     return None, None
 
 
-def same_run(out, config, flag):
-    """Refuse flags that would make the run in `out` another run than the one begun there."""
+def same_run(out, config, flag, afresh=False):
+    """Refuse flags that would make the run in `out` another run than the one begun there
+    (`afresh`: one with no checkpoint, which --overwrite may start again with other flags)."""
     diffs = differences(read_json(os.path.join(out, CONFIG)), config)
     if diffs:
         raise RunError(f"{flag}: the flags disagree with the run in {out} ("
-                       + "; ".join(diffs) + "); repeat the run's flags, or use another --out")
+                       + "; ".join(diffs) + "); repeat the run's flags, or use another --out"
+                       + (f"; it has no checkpoint: {AFRESH} with these flags" if afresh
+                          else ""))
 
 
 def clear_run_dir(run_dir):
@@ -139,6 +153,6 @@ def what_is_kept(out, err, again):
     step = checkpoint_step(out) if out else None
     if step is None:
         return (f"there is no checkpoint to continue from: {fix} or choose another --out, "
-                "then start again")
+                f"then start again ({AFRESH})")
     return (f"the checkpoint of step {step} in {out} is whole and kept (a checkpoint is written "
             f"to a temporary file first): {fix}, then continue with: {again}")

@@ -1,11 +1,12 @@
 """The training loop of train.py: a Trainer (trainer.py) stepped to --steps, with log rows,
-snapshots, checkpoints and figures written as it goes, and the stop signals that end it with
-the step in hand saved.
+snapshots, checkpoints and figures written as it goes, and what ends it with the step in hand
+saved: a stop signal, or a reader of its output that went away.
 
 Shapes: M models trained in lockstep, Z latent.
 """
 import os
 import signal
+import sys
 
 import numpy
 
@@ -19,8 +20,10 @@ from .training_figures import draw_run_figures
 # Signals that stop training as Ctrl-C does: finish the step, save, exit 128 + the signal's
 # number (130, 143, 138 on Linux), the status a shell reports for it. SIGTERM is how Slurm
 # (scancel, preemption, time limit), docker stop, systemd and Kubernetes stop a program;
-# SIGUSR1 is the usual warning before the end (sbatch --signal). Windows has no SIGUSR1.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1")
+# SIGUSR1 is the usual warning before the end (sbatch --signal). SIGPIPE comes with a write to
+# a pipe whose reader has gone (the tee of `train.py ... | tee log`, stopped first by the same
+# Ctrl-C): 141. Windows has neither.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGUSR1", "SIGPIPE")
                      if hasattr(signal, name))
 
 
@@ -61,11 +64,12 @@ def train(config, out, xp, dataset, resume_from, explain, progress, again):
                 bad = trainer.train_step()
                 if bad:
                     lv = to_numpy(trainer.model.encode(bad[1])[1])       # the failing step's logvar
-                    kept = (f"the last good checkpoint (step {last_good}) is kept" if last_good
-                            is not None else "no checkpoint had been written yet")
+                    kept = (f"the last good checkpoint (step {last_good}) is kept in {out}"
+                            if last_good is not None else "no checkpoint had been written yet in "
+                            f"{out} (--overwrite starts it afresh)")
                     raise TrainingError(
                         f"non-finite {bad[0]} at step {trainer.step + 1} (logvar range "
-                        f"[{lv.min():.3g}, {lv.max():.3g}]); training stopped, {kept} in {out}; "
+                        f"[{lv.min():.3g}, {lv.max():.3g}]); training stopped, {kept}; "
                         "try a smaller --lr")
                 bar.update(1)
                 saved = None
@@ -93,8 +97,10 @@ def train(config, out, xp, dataset, resume_from, explain, progress, again):
             signal.signal(s, handler)
     if stop["asked"] and trainer.step < config["steps"]:
         name = signal.Signals(stop["asked"]).name
+        # Where stdout's reader has gone, stderr may still have one.
         print(f"interrupted by {name}: checkpoint saved at step {trainer.step} in {out}; "
-              f"continue with: {again}", flush=True)
+              f"continue with: {again}", flush=True,
+              file=sys.stderr if getattr(sys.stdout, "gone", False) else sys.stdout)
         return 128 + stop["asked"]
     print(f"done: {trainer.step} steps; run directory {out}")
     return 0

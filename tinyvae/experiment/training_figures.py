@@ -5,6 +5,7 @@ Everything is computed on the model's backend and brought to the host once per f
 Shapes: M models, N images shown, P pixels (64*64), Z latent, S traversal steps.
 """
 import os
+import textwrap
 
 import numpy
 
@@ -119,14 +120,19 @@ def _few(rows):
 def _routing_curves(path, log_rows, labels, routing):
     """Per decoding i > 1, the gradient norm L_rec,i sends to z_1 .. z_(i-1) (solid) and to
     z_i (dotted) against step, one colour per model: under routing "paper" the solid line is
-    what is held back, under "none" what reaches the encoder."""
+    what is held back, under "none" what reaches the encoder. The legend says which line is
+    which, then names the models (up to 10)."""
     groups = sorted({int(k.split("_")[2]) for k in (log_rows[0] if log_rows else {})
                      if k.startswith("grad_rec_") and k.endswith("_to_own")})
     if not groups:
         return
     fate = "held back" if routing == "paper" else "passed on"
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.6), squeeze=False)
+    width = 5.5 * len(groups)                                          # inches
+    fig, axes = plt.subplots(1, len(groups), figsize=(width, 3.6), squeeze=False)
     for ax, i in zip(axes[0], groups):
+        earlier = "z_1" if i == 2 else f"z_1..z_{i - 1}"
+        ax.plot([], [], color="black", lw=1, label=f"solid: to {earlier} ({fate})")
+        ax.plot([], [], color="black", lw=1, ls=":", label=f"dotted: to z_{i}")
         for m, label in enumerate(labels):
             rows = [r for r in log_rows if int(r["model"]) == m]
             steps = [int(r["step"]) for r in rows]
@@ -134,14 +140,18 @@ def _routing_curves(path, log_rows, labels, routing):
                             lw=1, label=label, marker=_few(rows))
             ax.plot(steps, [float(r[f"grad_rec_{i}_to_own"] or "nan") for r in rows], lw=1,
                     ls=":", color=line.get_color(), marker=_few(rows))
-        earlier = "z_1" if i == 2 else f"z_1..z_{i - 1}"
-        ax.set_title(f"L_rec,{i}: solid, to {earlier} ({fate}); dotted, to z_{i}", fontsize=9)
+        ax.set_title(f"L_rec,{i}: what it sends to {earlier} and to z_{i}", fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel("gradient norm over the batch", fontsize=8)
         ax.set_yscale("log")
-    if len(labels) <= 10:
-        axes[0, -1].legend(fontsize=6)
-    fig.suptitle(f"The routing at work (routing {routing!r})", fontsize=9)
+    shown = 2 + (len(labels) if len(labels) <= 10 else 0)       # the two styles, the models
+    handles, names = axes[0, -1].get_legend_handles_labels()
+    axes[0, -1].legend(handles[:shown], names[:shown], fontsize=6)
+    why = ("Where solid lies above dotted, the decoding leans on the earlier groups, which "
+           "carry most of what is encoded, more than on z_i: a loss's gradient into a latent "
+           "is as large as the decoding's dependence on it.")
+    fig.suptitle(f"The routing at work (routing {routing!r})\n"
+                 + textwrap.fill(why, width=int(15 * width)), fontsize=8)
     fig.tight_layout()
     save_figure(fig, path, dpi=80, bbox_inches=None)
 
