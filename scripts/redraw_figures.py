@@ -12,9 +12,10 @@ import sys
 import numpy
 
 from tinyvae.data.dataset import DataError, open_dataset
-from tinyvae.experiment.figures import draw_run_figures
-from tinyvae.experiment.runs import CONFIG, RunError, load_weights, read_json
+from tinyvae.experiment.checkpoint import load_weights
+from tinyvae.experiment.files import CONFIG, FIGURES, RunError, read_json
 from tinyvae.experiment.trainer import Trainer
+from tinyvae.experiment.training_figures import draw_run_figures
 
 
 def redraw(run_dir):
@@ -33,7 +34,7 @@ def main(argv):
     for run_dir in argv:
         try:
             redraw(run_dir)
-            print(f"{run_dir}: figures redrawn in {os.path.join(run_dir, 'figures')}")
+            print(f"{run_dir}: figures redrawn in {os.path.join(run_dir, FIGURES)}")
         except (RunError, DataError, KeyError) as err:
             print(f"redraw_figures.py: skipping {run_dir}: {err}", file=sys.stderr)
             status = 1

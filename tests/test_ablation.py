@@ -13,6 +13,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
+from tinyvae.experiment.configuration import run_name  # noqa: E402
 
 FAST = ["--batch-size", "4", "--no-progress", "--log-every", "1", "--checkpoint-every", "2"]
 
@@ -52,10 +53,8 @@ def test_routing_is_recorded_reported_and_part_of_a_runs_identity(tmp_path):
 
 def test_the_default_run_name_says_when_the_routing_is_not_the_papers():
     args = train.parse_args(["--routing", "none", "--seeds", "2"])
-    assert train.default_out(train.make_config(args)) == os.path.join(
-        "runs", "grouped-b1-g3,3-routing-none-s0-1")
-    assert train.default_out(train.make_config(train.parse_args([]))) == os.path.join(
-        "runs", "grouped-b1-g3,3-s0")
+    assert run_name(train.make_config(args)) == "grouped-b1-g3,3-routing-none-s0-1"
+    assert run_name(train.make_config(train.parse_args([]))) == "grouped-b1-g3,3-s0"
 
 
 def test_a_run_from_before_the_routing_setting_resumes_as_the_papers(tmp_path):
@@ -106,10 +105,10 @@ def test_kl_scale_and_widths_are_recorded_named_and_part_of_a_runs_identity(tmp_
                        "--resume", "--out", out, *FAST)
     assert code == 0, err
     args = train.parse_args(["--routing", "none", "--kl-scale", "2,1", *NARROW])
-    assert train.default_out(train.make_config(args)) == os.path.join(
-        "runs", "grouped-b1-g3,3-routing-none-kl2,1-eh8,6-dh5,7,9-s0")
+    assert (run_name(train.make_config(args))
+            == "grouped-b1-g3,3-routing-none-kl2,1-eh8,6-dh5,7,9-s0")
     args = train.parse_args(["--kl-scale", "1,1", "--decoder-hidden", "1200,1200,1200"])
-    assert train.default_out(train.make_config(args)) == os.path.join("runs", "grouped-b1-g3,3-s0")
+    assert run_name(train.make_config(args)) == "grouped-b1-g3,3-s0"
 
 
 def test_a_run_from_before_the_scale_and_width_settings_resumes_with_the_papers(tmp_path):

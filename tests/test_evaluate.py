@@ -17,7 +17,8 @@ from PIL import Image
 
 from tinyvae.data.dataset import TEST_SIZE, open_dataset, test_split
 from tinyvae.experiment.evaluation import encode_test_set, score_points, test_images
-from tinyvae.experiment.runs import load_run, snapshot_path
+from tinyvae.experiment import scores
+from tinyvae.experiment.checkpoint import load_run, snapshot_path
 from tinyvae.experiment.table1 import configurations, table1, table1_markdown
 from tinyvae.metrics.checks import MetricsInputError
 from tinyvae.metrics.mig import mutual_info_matrix
@@ -452,7 +453,7 @@ def test_bad_scores_are_usage_errors_and_score_errors_skip_the_run(runs, tmp_pat
     def refuse(*args):
         raise MetricsInputError("SAP cannot score this")
 
-    monkeypatch.setattr(evaluate, "sap", refuse)
+    monkeypatch.setitem(scores.OTHER_SCORES, "sap", refuse)
     status = evaluate.main([str(runs / "grouped"), "--scores", "sap", "--test-size", "100",
                             "--score-points", "100", "--report", str(tmp_path / "r"),
                             "--no-progress"])

@@ -12,8 +12,9 @@ from PIL import Image
 from tinyvae.experiment.compare import main as compare_main
 from tinyvae.experiment.compare import markdown
 from tinyvae.experiment.curves import curves_markdown, write_curves
-from tinyvae.experiment.table1 import (config_key, config_label, footprint, paper_values,
-                                       write_report)
+from tinyvae.experiment.configuration import config_key, config_label
+from tinyvae.experiment.table1 import write_report
+from tinyvae.experiment.trials import footprint, paper_values
 
 FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
 PROTOCOL = {"bins": 20, "n_images": 100, "factors": FACTORS, "active_threshold_nats": 0.1}

@@ -98,18 +98,35 @@ def layout_tables():
     return {"core": row.findall(core), "machinery": row.findall(machinery)}
 
 
-def test_the_layout_table_counts_the_lines_the_files_have():
-    """'What is in the box' gives each file's length: a stale count is a page that drifted."""
+def roughly(stated, actual):
+    """A stated length still describes the file: within a tenth, or 10 lines for short ones.
+    It is a size to read by, not a checksum: a few lines more or less do not make it stale."""
+    return abs(stated - actual) <= max(10, actual / 10)
+
+
+def test_the_layout_table_gives_each_file_its_size():
+    """'What is in the box' gives each file's length and the package's: a count that no longer
+    describes the file (a module that doubled, or was split) is a page that drifted."""
     tables = layout_tables()
     assert len(tables["core"]) + len(tables["machinery"]) >= 15
     for path, lines in tables["core"] + tables["machinery"]:
-        assert line_count(path) == int(lines), f"README's layout table: {path}"
+        assert roughly(int(lines), line_count(path)), (
+            f"README's layout table: {path} has {line_count(path)} lines, the table says {lines}")
     package = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in
                glob.glob(os.path.join(ROOT, "tinyvae", "**", "*.py"), recursive=True)]
     core = [p for p in package if p.count("/") == 1]
     total, core_total = sum(map(line_count, package)), sum(map(line_count, core))
-    assert (f"`tinyvae/` is {total:,} lines in all, of which the core is {core_total:,} lines"
-            in " ".join(read("README.md").split()))
+    stated = re.search(r"`tinyvae/` is ([\d,]+) lines in all, of which the core is ([\d,]+) lines",
+                       " ".join(read("README.md").split()))
+    assert stated, "README's layout section no longer states the package's length"
+    assert roughly(int(stated[1].replace(",", "")), total), (total, stated[0])
+    assert roughly(int(stated[2].replace(",", "")), core_total), (core_total, stated[0])
+
+
+@pytest.mark.parametrize("stated, actual, ok", [(100, 105, True), (100, 120, False),
+                                                (50, 58, True), (50, 61, False)])
+def test_a_size_is_stale_when_it_no_longer_describes_the_file(stated, actual, ok):
+    assert roughly(stated, actual) is ok
 
 
 def test_the_layout_tables_hold_every_module_in_its_part():

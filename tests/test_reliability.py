@@ -18,17 +18,19 @@ import numpy
 import pytest
 
 from test_train import FAST, ROOT, assert_same_params, params, run, run_script
+from tinyvae.experiment import lock, training  # noqa: E402
+from tinyvae.experiment.checkpoint import load_checkpoint  # noqa: E402
+from tinyvae.experiment.files import read_log  # noqa: E402
+from tinyvae.experiment.lock import (RunBusy, lock_run_dir, release_run_dir,  # noqa: E402
+                                     training_holder)
 import train  # noqa: E402
-from tinyvae.experiment import runs  # noqa: E402
-from tinyvae.experiment.runs import (RunBusy, load_checkpoint, lock_run_dir,  # noqa: E402
-                                     read_log, release_run_dir, training_holder)
 
 KILLS = 10                  # kill -9s of one run; every other one waits for a checkpoint write
 
 
 @pytest.fixture
 def no_figures(monkeypatch):
-    monkeypatch.setattr(train, "draw_run_figures", lambda out, trainer: None)
+    monkeypatch.setattr(training, "draw_run_figures", lambda out, trainer: None)
 
 
 def wait_for(condition, proc, what):
@@ -193,7 +195,7 @@ def test_a_lock_file_removed_while_being_taken_is_taken_anew(tmp_path, monkeypat
     """release_run_dir removes a lock file left alone in its directory. A process that opened
     that file just before must not end up holding the removed one (the directory would then
     have two writers): it takes the new file instead."""
-    out, take, removed = tmp_path / "run", runs._lock_exclusive, []
+    out, take, removed = tmp_path / "run", lock._lock_exclusive, []
     out.mkdir()
 
     def removed_between_open_and_lock(f, run_dir):
@@ -201,7 +203,7 @@ def test_a_lock_file_removed_while_being_taken_is_taken_anew(tmp_path, monkeypat
             removed.append(os.stat(out / ".lock"))
             os.remove(out / ".lock")
         take(f, run_dir)
-    monkeypatch.setattr(runs, "_lock_exclusive", removed_between_open_and_lock)
+    monkeypatch.setattr(lock, "_lock_exclusive", removed_between_open_and_lock)
     held = lock_run_dir(out)
     monkeypatch.undo()
     assert removed and os.path.samestat(os.fstat(held.fileno()), os.stat(out / ".lock"))
@@ -246,7 +248,7 @@ def test_the_lock_belongs_to_one_open_file_and_ends_with_main(tmp_path, no_figur
 def test_without_locks_it_says_so_in_one_line_and_trains(tmp_path, monkeypatch, no_figures):
     def no_locks(f, operation):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
-    monkeypatch.setattr(runs.fcntl, "flock", no_locks)
+    monkeypatch.setattr(lock.fcntl, "flock", no_locks)
     out = tmp_path / "run"
     proc = run("--out", out, "--steps", "1", *FAST)
     line = assert_one_line(proc, 0, f"train.py: warning: cannot lock {out} ([Errno 37] ")

@@ -347,14 +347,98 @@ def test_the_gpu_variant_asks_for_a_gpu_and_trains_every_seed_of_a_configuration
     assert "--gres" not in evaluation                    # the report is computed on CPUs
     assert (tmp_path / "sweep" / "jobs").read_text() == "array 42\nevaluate 42\n"
     # A GPU type of the cluster's goes to the training tasks only; a relative GRID is made
-    # absolute, since the tasks start in the checkout.
+    # absolute, since the tasks start in the checkout. (Another sweep: a sweep's grid is the
+    # one it was submitted with.)
     (tmp_path / "one.grid").write_text("grouped --model grouped\n")
     proc = subprocess.run([os.path.join(SLURM, "submit.sh"), "--gpu"], capture_output=True,
                           text=True, timeout=60, cwd=tmp_path,
                           env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}",
-                               "SWEEP": "sweep", "PYTHON": sys.executable,
+                               "SWEEP": "sweep-one", "PYTHON": sys.executable,
                                "GPU_GRES": "gpu:a100:1", "GRID": "one.grid"})
     assert proc.returncode == 0, proc.stderr
     train, evaluation = (tmp_path / "calls").read_text().splitlines()[2:]
     assert train.startswith("--parsable --export=ALL --gres=gpu:a100:1 --cpus-per-task=4 ")
     assert "--array=0-0 " in train and "--gres" not in evaluation
+
+
+def stand_in(bin_, name, body):
+    """A program `name` on bin_ that runs the shell `body` (what a test needs of sbatch,
+    scontrol or python)."""
+    bin_.mkdir(exist_ok=True)
+    (bin_ / name).write_text("#!/bin/sh\n" + body)
+    (bin_ / name).chmod(0o755)
+
+
+def test_a_warning_in_a_tasks_first_second_requeues_it(tmp_path):
+    """The time limit's USR1 can reach the batch shell before train.py runs (here: while it
+    asks grid.py for its flags). The shell must survive it and requeue the task; without its
+    traps set yet, USR1 ended it unrequeued, and the evaluation waited for it forever."""
+    bin_ = tmp_path / "bin"
+    stand_in(bin_, "scontrol", f'echo "$*" >> {tmp_path}/scontrol\n')
+    stand_in(bin_, "python", f'case "$1" in */grid.py) kill -USR1 "$BATCH_SHELL";; esac\n'
+                             f'exec {sys.executable} "$@"\n')
+    (tmp_path / "g").write_text("beta --model beta\n")
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "TINYVAE": ROOT,
+           "PYTHON": str(bin_ / "python"), "SWEEP": str(tmp_path / "sweep"),
+           "GRID": str(tmp_path / "g"), "SEEDS": "1", "SLURM_ARRAY_TASK_ID": "0",
+           "SLURM_JOB_ID": "77", "TRAIN_FLAGS": f"--steps 2 --batch-size 4 {' '.join(NARROW)}"}
+    proc = subprocess.run(["bash", "-c", 'export BATCH_SHELL=$$; exec bash "$0"',
+                           os.path.join(SLURM, "train.sbatch")], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 143, proc.stdout + proc.stderr
+    assert text(tmp_path / "scontrol") == "requeue 77\n"
+    assert "time limit near: requeued" in proc.stdout
+    assert not (tmp_path / "sweep" / "runs" / "beta-s0").exists()   # begun at the next start
+
+
+def test_check_and_tasks_use_the_settings_the_sweep_was_submitted_with(tmp_path):
+    """`SWEEP=… grid.py check` with nothing else set checks the sweep that was submitted (its
+    GRID, SEEDS, SEEDS_PER_TASK, TRAIN_FLAGS, recorded in SWEEP), not the default grid; so do
+    `submit.sh --tasks` and its tasks. A setting given again that differs is refused."""
+    bin_ = tmp_path / "bin"
+    stand_in(bin_, "sbatch", f'echo "$* | $GRID | $SEEDS | $TRAIN_FLAGS" >> {tmp_path}/calls\n'
+                             "echo 42\n")
+    stand_in(bin_, "squeue", "")
+    stand_in(bin_, "scancel", "")
+    (tmp_path / "tiny.grid").write_text("beta --model beta\n")
+    sweep = tmp_path / "sweep"
+    base = {k: v for k, v in os.environ.items()
+            if k not in ("GRID", "SEEDS", "SEEDS_PER_TASK", "TRAIN_FLAGS")}
+    base.update(PATH=f"{bin_}:{os.environ['PATH']}", SWEEP=str(sweep), PYTHON=sys.executable)
+
+    def submit(*args, **env):
+        return subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path, env={**base, **env})
+
+    proc = submit(GRID="tiny.grid", SEEDS="4", SEEDS_PER_TASK="2", TRAIN_FLAGS="--steps 30")
+    assert proc.returncode == 0, proc.stderr
+    check = grid("check", env={"SWEEP": str(sweep)})
+    assert check.returncode == 1 and check.stderr.startswith(
+        "grid.py: 2 of 2 runs have not finished: "), check.stderr
+    assert grid("flags", "1", env={"SWEEP": str(sweep)}).stdout.split() == [
+        "--model", "beta", "--steps", "30", "--seed", "2", "--seeds", "2", "--out",
+        str(sweep / "runs" / "beta-s2-3")]
+    proc = submit("--tasks", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "--array=1 " in text(tmp_path / "calls").splitlines()[2]
+    proc = submit("--tasks", "1", SEEDS="10")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert ("SEEDS=10 differs from SEEDS=4, what the sweep in " in proc.stderr
+            and "leave SEEDS unset" in proc.stderr), proc.stderr
+    proc = submit("--tasks", "1", "--gpu")                # a CPU sweep: its tasks on a GPU?
+    assert proc.returncode == 2 and "GPU=yes differs from GPU=no" in proc.stderr, proc.stderr
+    assert len(text(tmp_path / "calls").splitlines()) == 4        # nothing more submitted
+
+
+def test_max_running_throttles_the_array(tmp_path):
+    bin_ = tmp_path / "bin"
+    stand_in(bin_, "sbatch", f'echo "$*" >> {tmp_path}/calls\necho 42\n')
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "SWEEP": str(tmp_path / "s"),
+           "PYTHON": sys.executable}
+    proc = subprocess.run([os.path.join(SLURM, "submit.sh")], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env={**env, "MAX_RUNNING": "5"})
+    assert proc.returncode == 0, proc.stderr
+    assert "--array=0-49%5 " in text(tmp_path / "calls").splitlines()[0]
+    proc = subprocess.run([os.path.join(SLURM, "submit.sh")], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env={**env, "MAX_RUNNING": "five"})
+    assert proc.returncode == 2 and proc.stderr.startswith("submit.sh: error: MAX_RUNNING")

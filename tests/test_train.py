@@ -21,7 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
 NARROW = ["--encoder-hidden", "64,64", "--decoder-hidden", "64,64,64"]  # 6 MB checkpoints
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from tinyvae.experiment.runs import snapshot_path, snapshot_steps  # noqa: E402
+from tinyvae.experiment import training  # noqa: E402
+from tinyvae.experiment.checkpoint import snapshot_path, snapshot_steps  # noqa: E402
 
 
 def run(*args, check=None):
@@ -167,7 +168,7 @@ def test_beta_list_times_seeds_trains_every_pair(tmp_path):
     (["--groups", "3,x"], "comma-separated"),
     (["--steps", "0"], "--steps must be a positive integer"),
     (["--batch-size", "-1"], "--batch-size must be a positive integer"),
-    (["--lr", "0"], "--lr must be positive"),
+    (["--lr", "0"], "--lr must be a positive, finite number, got 0.0"),
     (["--beta", "-1"], "--beta values must be finite numbers >= 0"),
     (["--beta", "inf"], "--beta values must be finite numbers >= 0"),
     (["--beta", "1,nan"], "--beta values must be finite numbers >= 0"),
@@ -256,14 +257,14 @@ def test_resume_auto_starts_resumes_or_does_nothing(tmp_path):
 def test_a_stop_during_a_checkpoint_write_saves_once(tmp_path, monkeypatch):
     """SIGTERM while a checkpoint is being written: that checkpoint is the one kept, not
     written a second time (each write is 170 MB at full size, and Slurm waits only KillWait)."""
-    writes, save = [], train.save_checkpoint
+    writes, save = [], training.save_checkpoint
 
     def signalled_save(out, model, opt, state):
         writes.append(state["step"])
         if len(writes) == 1:
             os.kill(os.getpid(), signal.SIGTERM)     # handled at once: it sets the stop flag
         save(out, model, opt, state)
-    monkeypatch.setattr(train, "save_checkpoint", signalled_save)
+    monkeypatch.setattr(training, "save_checkpoint", signalled_save)
     out = tmp_path / "run"
     proc = run("--out", out, "--steps", "9", "--checkpoint-every", "3", *FAST, *NARROW)
     assert proc.returncode == 143 and writes == [3], proc.stdout + proc.stderr
@@ -320,3 +321,67 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert proc.returncode == 1 and "non-finite" in proc.stderr and "logvar range" in proc.stderr
     with numpy.load(out / "checkpoint.npz") as f:
         assert all(numpy.isfinite(f[k]).all() for k in f.files if k.startswith("param/"))
+
+
+def test_a_reader_that_goes_away_stops_training_with_the_step_in_hand(tmp_path):
+    """`train.py ... 2>&1 | tee log`, and the tee gone first (Ctrl-C reaches it too; kill -TERM
+    it): the next write finds the pipe closed. Training stops as on a stop signal, its step
+    saved, with 128 + SIGPIPE; it used to die of the write, with status 1 and no checkpoint."""
+    out = tmp_path / "run"
+    flags = ["--steps", "100000", "--checkpoint-every", "100000", "--log-every", "1",
+             "--batch-size", "4", *NARROW]                      # with the progress bar
+    read, write = os.pipe()
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py"), "--out", str(out),
+                             *flags], stdout=write, stderr=write, cwd=ROOT)
+    os.close(write)
+    reader = os.fdopen(read, "rb")
+    deadline = time.time() + 120
+    while not (out / "log.csv").exists() or len((out / "log.csv").read_text().splitlines()) < 3:
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    reader.close()                                      # the reader goes away
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
+    with numpy.load(out / "checkpoint.npz") as f:
+        k = json.loads(str(f["state"]))["step"]
+    assert k >= 2
+    flags[1] = str(k + 3)
+    run("--out", str(out), *flags, "--no-progress", "--resume", check=0)
+    run("--out", str(tmp_path / "straight"), *flags, "--no-progress", check=0)
+    assert_same_params(params(out), params(tmp_path / "straight"))
+    assert (out / "log.csv").read_text() == (tmp_path / "straight" / "log.csv").read_text()
+
+
+def test_a_start_that_failed_before_its_first_checkpoint_says_overwrite_starts_it_afresh(
+        tmp_path):
+    """A run stopped before its first checkpoint (a non-finite loss at step 2) leaves its
+    config.json: every way back in names the way out. And a non-finite or non-positive --lr is
+    refused before anything is written."""
+    for lr in ("inf", "nan", "0", "-0.5"):
+        proc = run("--out", tmp_path / "never", "--steps", "1", "--lr", lr, *FAST)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert f"--lr must be a positive, finite number, got {float(lr)}" in proc.stderr
+        assert not (tmp_path / "never").exists()
+    out = tmp_path / "run"
+    flags = ["--steps", "50", "--checkpoint-every", "50", *FAST, *NARROW]
+    proc = run("--out", out, *flags, "--lr", "1e30")
+    assert proc.returncode == 1 and "no checkpoint had been written yet" in proc.stderr
+    assert "--overwrite starts it afresh" in proc.stderr
+    assert (out / "config.json").exists() and not (out / "checkpoint.npz").exists()
+    for again in ([], ["--resume"], ["--resume", "auto"]):      # with a sane --lr
+        proc = run("--out", out, *flags, *again)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+        assert "--overwrite starts it afresh" in proc.stderr, proc.stderr
+    run("--out", out, *flags, "--overwrite", check=0)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--latent", "5"], "--groups 3,3 (the default) sums to 6, but --latent is 5"),
+    (["--latent", "5", "--groups", "3,3"], "--groups 3,3 sums to 6, but --latent is 5"),
+    (["--out", ""], "--out is empty: give a directory, or leave --out out for runs/"),
+])
+def test_what_the_flags_were_is_what_the_message_says(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)                 # where a default --out would go
+    proc = run("--steps", "1", *FAST, *NARROW, *args)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert message in proc.stderr and "None" not in proc.stderr, proc.stderr
+    assert os.listdir(tmp_path) == []

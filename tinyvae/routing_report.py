@@ -13,6 +13,7 @@ Shapes: M models, B batch, P pixels, Z latent, G groups.
 import numpy
 
 from .backend import to_numpy
+from .vae import scales_kl
 
 
 def routing_report(model, x, eps):
@@ -55,8 +56,8 @@ def _format(model, rows, columns, norms):
         return "0" if v == 0 else f"{v:.3g}"
     width = 2 + max(len(c) for c in columns)
     # A KL weight per group shows in the header (and in beta*KL's row, which it scales).
-    scale = ("" if set(model.kl_scale) == {1.0}
-             else ", KL scale per group " + ",".join(f"{s:g}" for s in model.kl_scale))
+    scale = (", KL scale per group " + ",".join(f"{s:g}" for s in model.kl_scale)
+             if scales_kl(model.kl_scale) else "")
     lines = [f"Routing report: gradient norm each loss term sends into each block "
              f"(groups {model.groups}, beta {to_numpy(model.beta).tolist()}{scale}, "
              f"{model.models} model(s), routing {model.routing!r}); 0 means exactly zero.",

@@ -230,6 +230,11 @@ def check_kl_scale(kl_scale, groups):
     return scale
 
 
+def scales_kl(kl_scale):
+    """Whether a KL weight per group changes the loss: all ones is the paper's loss."""
+    return set(kl_scale) != {1.0}
+
+
 def _per_model(value, models, name, cast):
     """A scalar for every model, or one value per model."""
     values = list(numpy.atleast_1d(numpy.asarray(value)).tolist())

@@ -4,6 +4,7 @@
     python scripts/slurm/grid.py flags TASK   train.py's flags for array task TASK, one a line
     python scripts/slurm/grid.py runs         every run directory, one a line
     python scripts/slurm/grid.py check        exit 1 naming every run that has not finished
+    python scripts/slurm/grid.py record       keep the settings in SWEEP/grid.json (submit.sh)
 
 Task t trains configuration t // n of the grid with the t % n-th block of SEEDS_PER_TASK
 seeds (n blocks per configuration), into SWEEP/runs/NAME-sFIRST[-LAST]. Settings come from
@@ -16,32 +17,70 @@ the environment, which submit.sh passes on to every task:
     SEEDS_PER_TASK   seeds one task trains at once on the models axis (default 1; a GPU
                      task takes many)
     TRAIN_FLAGS      flags every task adds (default --steps 10000)
+    GPU              yes: submitted with submit.sh --gpu (default no)
+
+Once a sweep is submitted, SWEEP/grid.json holds its settings, and they are the sweep's from
+then on: a later `check`, `submit.sh --tasks` and every task use them without being told
+again, and refuse a setting given again that differs.
 """
+import json
 import os
 import shlex
 import sys
 
-from tinyvae.experiment.runs import CONFIG, RunError, checkpoint_step, read_json
+from tinyvae.experiment.configuration import seeds_name
+from tinyvae.experiment.runs import progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SET_HERE = ("--seed", "--seeds", "--out", "--resume", "--overwrite")   # the task's own
+DEFAULTS = {"GRID": os.path.join(HERE, "paper.grid"), "SEEDS": "10", "SEEDS_PER_TASK": "1",
+            "TRAIN_FLAGS": "--steps 10000", "GPU": "no"}
+RECORD = "grid.json"                    # in SWEEP: the settings it was submitted with
 
 
 class GridError(Exception):
     """A grid or a setting that cannot be used: one line, exit status 2."""
 
 
-def setting(name, default, cast=str):
-    value = os.environ.get(name, default)
-    if value is None:
-        raise GridError(f"{name} is not set: submit with scripts/slurm/submit.sh, or set it")
+def settings():
+    """SWEEP and the sweep's settings: those it was submitted with (SWEEP/grid.json) where it
+    has been, else the environment's, else the defaults."""
+    sweep = os.environ.get("SWEEP")
+    if not sweep:
+        raise GridError("SWEEP is not set: submit with scripts/slurm/submit.sh, or set it")
+    path = os.path.join(sweep, RECORD)
     try:
-        value = cast(value)
-    except ValueError:
-        raise GridError(f"{name} must be a whole number, got {value!r}") from None
-    if cast is int and value < 1:
-        raise GridError(f"{name} must be at least 1, got {value}")
-    return value
+        with open(path) as f:
+            recorded = json.load(f)
+    except FileNotFoundError:
+        recorded = {}
+    except (OSError, ValueError) as err:
+        raise GridError(f"{path}: cannot read it ({err}); it holds the settings the sweep was "
+                        "submitted with: restore it, or choose another SWEEP") from None
+    found = {"SWEEP": sweep}
+    for name, default in DEFAULTS.items():
+        given = os.environ.get(name)
+        value = _value(name, given if given is not None else default)
+        if name in recorded and given is not None and value != recorded[name]:
+            hint = ("give submit.sh --gpu as the first time, or leave it out as then"
+                    if name == "GPU" else f"leave {name} unset to use it")
+            raise GridError(f"{name}={given} differs from {name}={recorded[name]}, what the "
+                            f"sweep in {sweep} was submitted with ({path}): {hint}, or choose "
+                            "another SWEEP")
+        found[name] = recorded.get(name, value)
+    return found
+
+
+def _value(name, text):
+    if name in ("SEEDS", "SEEDS_PER_TASK"):
+        try:
+            value = int(text)
+        except ValueError:
+            raise GridError(f"{name} must be a whole number, got {text!r}") from None
+        if value < 1:
+            raise GridError(f"{name} must be at least 1, got {value}")
+        return value
+    return os.path.abspath(text) if name == "GRID" else text
 
 
 def configurations(path):
@@ -62,37 +101,24 @@ def configurations(path):
     return grid
 
 
-def tasks():
-    """[(run directory, [train.py flags])] in array-task order."""
-    sweep = setting("SWEEP", None)
-    grid = configurations(setting("GRID", os.path.join(HERE, "paper.grid")))
-    seeds, per_task = setting("SEEDS", "10", int), setting("SEEDS_PER_TASK", "1", int)
-    common = shlex.split(setting("TRAIN_FLAGS", "--steps 10000"))
-    found = []
+def tasks(found):
+    """[(run directory, [train.py flags])] in array-task order, for the settings `found`."""
+    grid = configurations(found["GRID"])
+    seeds, per_task = found["SEEDS"], found["SEEDS_PER_TASK"]
+    common = shlex.split(found["TRAIN_FLAGS"])
+    out = []
     for name, flags in grid:
         for first in range(0, seeds, per_task):
-            last = min(first + per_task, seeds) - 1
-            out = os.path.join(sweep, "runs", f"{name}-s{first}"
-                               + (f"-{last}" if last > first else ""))
-            found.append((out, flags + common + ["--seed", str(first), "--seeds",
-                                                 str(last - first + 1), "--out", out]))
-    return found
-
-
-def unfinished(out):
-    """Why the run in `out` has not finished, or None if it has."""
-    step = checkpoint_step(out)
-    try:
-        steps = read_json(os.path.join(out, CONFIG))["steps"]
-    except (RunError, KeyError):
-        return f"{out}: not started"
-    if step is None:
-        return f"{out}: no checkpoint yet"
-    return None if step >= steps else f"{out}: step {step} of {steps}"
+            count = min(per_task, seeds - first)
+            run_dir = os.path.join(found["SWEEP"], "runs", f"{name}-{seeds_name(first, count)}")
+            out.append((run_dir, flags + common + ["--seed", str(first), "--seeds", str(count),
+                                                   "--out", run_dir]))
+    return out
 
 
 def main(argv):
-    todo = tasks()
+    found = settings()
+    todo = tasks(found)
     if argv == ["count"]:
         print(len(todo))
     elif len(argv) == 2 and argv[0] == "flags":
@@ -102,14 +128,20 @@ def main(argv):
     elif argv == ["runs"]:
         print("\n".join(out for out, _ in todo))
     elif argv == ["check"]:
-        left = [why for why in map(unfinished, (out for out, _ in todo)) if why]
+        now = {out: progress(out) for out, _ in todo}
+        left = [f"{out}: {p}" for out, p in now.items() if not p.finished]
         if left:
             print(f"grid.py: {len(left)} of {len(todo)} runs have not finished: "
                   + "; ".join(left), file=sys.stderr)
             return 1
         print(f"all {len(todo)} runs have finished")
+    elif argv == ["record"]:
+        path = os.path.join(found["SWEEP"], RECORD)
+        if not os.path.exists(path):
+            with open(path, "w") as f:
+                json.dump({k: v for k, v in found.items() if k != "SWEEP"}, f, indent=2)
     else:
-        raise GridError("usage: grid.py count | flags TASK | runs | check")
+        raise GridError("usage: grid.py count | flags TASK | runs | check | record")
     return 0
 
 

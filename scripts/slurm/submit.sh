@@ -12,10 +12,13 @@
 #   one task). The evaluation job asks for no GPU.
 # --tasks LIST (sbatch --array syntax): these tasks again, after a scancel or a failure (an
 #   afterok evaluation never runs once a task of its array was cancelled), and a new
-#   evaluation after them and after what is still queued of the earlier arrays.
+#   evaluation after them and after what is still queued of the earlier arrays. Their logs go
+#   to new files, named after the new array.
 # Settings from the environment: SWEEP (default ./sweep), GRID, SEEDS, SEEDS_PER_TASK,
-# TRAIN_FLAGS (see grid.py), EVALUATE_FLAGS (added to evaluate.py), PYTHON (default the
-# checkout's .venv/bin/python), GPU_GRES (default gpu:1). Job ids are appended to SWEEP/jobs, logs go to SWEEP/logs.
+# TRAIN_FLAGS (see grid.py; the first submission keeps them in SWEEP/grid.json, and later ones
+# use those), EVALUATE_FLAGS (added to evaluate.py), PYTHON (default the checkout's
+# .venv/bin/python), GPU_GRES (default gpu:1), MAX_RUNNING (at most that many tasks of the
+# array at once; default no limit). Job ids are appended to SWEEP/jobs, logs go to SWEEP/logs.
 set -euo pipefail
 TINYVAE=$(cd "$(dirname "$0")/../.." > /dev/null && pwd)
 # Tasks start in the checkout, not here: every path they are given is made absolute.
@@ -38,18 +41,31 @@ while [ $# -gt 0 ]; do
         *) break;;
     esac
 done
-train_args=()
+throttle=
+if [ -n "${MAX_RUNNING:-}" ]; then
+    case $MAX_RUNNING in
+        *[!0-9]* | 0*) echo "submit.sh: error: MAX_RUNNING must be a whole number of tasks," \
+                            "at least 1, got '$MAX_RUNNING'" >&2; exit 2;;
+    esac
+    throttle=%$MAX_RUNNING                  # sbatch --array=0-49%5: at most 5 at once
+fi
+train_args=() GPU=no
 if [ -n "$gpu" ]; then
-    SEEDS_PER_TASK=${SEEDS_PER_TASK:-${SEEDS:-10}}
-    TRAIN_FLAGS="${TRAIN_FLAGS:---steps 10000} --gpu"
+    GPU=yes
+    if [ ! -f "$SWEEP/grid.json" ]; then    # submitted before: grid.py keeps its settings
+        SEEDS_PER_TASK=${SEEDS_PER_TASK:-${SEEDS:-10}}
+        TRAIN_FLAGS="${TRAIN_FLAGS:---steps 10000} --gpu"
+    fi
     train_args=(--gres="${GPU_GRES:-gpu:1}" --cpus-per-task=4 --mem=16G)
 fi
-export TINYVAE SWEEP PYTHON GRID SEEDS SEEDS_PER_TASK TRAIN_FLAGS EVALUATE_FLAGS
+export TINYVAE SWEEP PYTHON GRID SEEDS SEEDS_PER_TASK TRAIN_FLAGS EVALUATE_FLAGS GPU
 n=$("$PYTHON" "$TINYVAE/scripts/slurm/grid.py" count)
 
-array=$(sbatch --parsable --export=ALL ${train_args[@]+"${train_args[@]}"} "$@" --array="${tasks:-0-$((n - 1))}" \
+array=$(sbatch --parsable --export=ALL ${train_args[@]+"${train_args[@]}"} "$@" \
+        --array="${tasks:-0-$((n - 1))}$throttle" \
         --output="$SWEEP/logs/train_%A_%a.out" "$TINYVAE/scripts/slurm/train.sbatch")
 array=${array%%;*}                          # --parsable prints ID or ID;CLUSTER
+"$PYTHON" "$TINYVAE/scripts/slurm/grid.py" record
 after=afterok:$array
 if [ -n "$tasks" ] && [ -f "$SWEEP/jobs" ]; then
     while read -r kind id; do
@@ -65,4 +81,5 @@ evaluation=$(sbatch --parsable --export=ALL "$@" --dependency="$after" \
 evaluation=${evaluation%%;*}
 printf 'array %s\nevaluate %s\n' "$array" "$evaluation" >> "$SWEEP/jobs"
 echo "submitted array $array (tasks ${tasks:-0-$((n - 1))} of $n) and evaluation $evaluation" \
-     "($after); logs in $SWEEP/logs, runs in $SWEEP/runs, report in $SWEEP/report"
+     "($after); logs in $SWEEP/logs/train_${array}_<task>.out, progress in" \
+     "$SWEEP/runs/<run>/log.csv, report in $SWEEP/report"

@@ -173,9 +173,7 @@ class BatchSampler:
 
 def show(dataset, out):
     """PNG grid: a row per (shape, scale), a column per 4th orientation, sprite centred."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from ..experiment.plotting import plt, save_figure   # only here: the grid is the one figure
     shape, scale, orient = numpy.meshgrid(range(3), range(6), range(0, 40, 4), indexing="ij")
     centre = numpy.full(shape.shape, 16)                                      # (3, 6, 10)
     classes = numpy.stack([shape, scale, orient, centre, centre], axis=-1)   # (3, 6, 10, K)
@@ -193,8 +191,7 @@ def show(dataset, out):
                    for s in numpy.linspace(0.5, 1, 6)])
     ax.set_title(f"dSprites ({dataset.source}): shape and scale by row, orientation by column, "
                  "posX = posY = 16", fontsize=10)
-    fig.savefig(out, dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, out, dpi=80)
     print(f"wrote {out}")
 
 

@@ -1,3 +1,5 @@
-"""What runs experiments on the core: run directories (runs.py), training figures (figures.py),
-Table 1 and its figures (table1.py), learning curves (curves.py), two configurations side by
-side (compare.py), the step benchmark (bench.py)."""
+"""What runs experiments on the core. Training (train.py): a run's configuration
+(configuration.py), its directory (files.py, lock.py, checkpoint.py, runs.py), the loop
+(trainer.py, training.py) and its figures (training_figures.py). Scoring (evaluate.py):
+evaluation.py, scores.py, records.py. Reports: trials.py, table1.py, report_figures.py,
+curves.py, compare.py, multiplier.py. The step benchmark: bench.py. Drawing: plotting.py."""

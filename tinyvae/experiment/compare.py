@@ -15,9 +15,10 @@ import sys
 
 import numpy
 
+from .files import METRICS
 from .stats import (bootstrap_interval, gap_fraction, holm, mean_difference, p_text,
                     permutation_p)
-from .table1 import FIGURE1_FIRST, footprint
+from .trials import FIGURE1_FIRST, footprint
 
 
 def quantities(records, factors):
@@ -67,7 +68,7 @@ def compare(a, b, factors, c=None):
 def load(path):
     """(records, protocol) of a run directory's metrics.json, or of that file."""
     if os.path.isdir(path):
-        path = os.path.join(path, "metrics.json")
+        path = os.path.join(path, METRICS)
     with open(path) as f:
         scored = json.load(f)
     return scored["models"], scored["protocol"]

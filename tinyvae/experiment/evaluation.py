@@ -1,7 +1,7 @@
-"""What evaluate.py computes for a model, with explicit arguments: the fixed test images
-encoded for all M models in one pass (means, KL per dimension, the loss of each group prefix),
-MIG and MIC of one model's means, a record per model, the protocol that decides the scores,
-and the points DCI and SAP are fitted and tested on.
+"""What evaluate.py computes for a model, with explicit arguments: the fixed test images of a
+run's data, encoded for all M models in one pass (means, KL per dimension, the loss of each
+group prefix), MIG and MIC of one model's means, a record per model, the protocol that decides
+the scores, and the points DCI and SAP are fitted and tested on.
 
 Shapes: M models · N images · n images of one batch · P pixels · Z latent · G groups ·
 K factors.
@@ -10,10 +10,10 @@ import numpy
 from tqdm import tqdm
 
 from ..backend import device_name, to_numpy
-from ..data.dataset import SPLIT_SEED, TEST_SIZE, test_split
+from ..data.dataset import SPLIT_SEED, TEST_SIZE, open_dataset, test_split
 from ..data.render import classes_to_index
 from ..losses import bernoulli_nll_forward, kl_normal_forward
-from ..metrics.mig import mic_from_mi, mig_from_mi, mutual_info_matrix
+from ..metrics.mig import factor_entropy, mic_from_mi, mig_from_mi, mutual_info_matrix
 
 FIRST_DIMS = 3        # Figure 1: MIC of each factor in the first three latent dimensions
 SCORE_SEED = 0        # DCI's and SAP's points, and the FactorVAE score's batches
@@ -28,6 +28,24 @@ def test_images(n_images, n):
 
 
 test_images.__test__ = False          # a `test_`-named function, but not a test
+
+
+class FixedTestSets:
+    """The fixed test images of each run's data (or of `data`, a dSprites .npz or "renderer",
+    for all runs), `size` of them; each data source is opened once for all the runs."""
+
+    def __init__(self, data=None, size=TEST_SIZE):
+        self.data, self.size, self.opened = data, size, {}
+
+    def of(self, config):
+        """(dataset, indices (N,), factors (N, K), entropy (K,)) for the run of `config`."""
+        data = self.data or config["data"]
+        if data not in self.opened:
+            self.opened[data] = open_dataset(None if data == "renderer" else data)
+        dataset = self.opened[data]
+        indices = test_images(dataset.n_images, self.size)                  # (N,)
+        factors = dataset.factors(indices)                                  # (N, K)
+        return dataset, indices, factors, factor_entropy(factors)
 
 
 def prefix_codes(model, mu):
@@ -87,7 +105,7 @@ def score_model(mu, factors, entropy, group_slices, bins):
 
 
 def score_points(dataset, n, seed=SCORE_SEED):
-    """n image indices (n,) as disentanglement_lib draws DCI's and SAP's points (evaluate.py's
+    """n image indices (n,) as disentanglement_lib draws DCI's and SAP's points (scores.py's
     SCORE_IMAGES): the first ones fit the classifiers, the rest test them."""
     sizes = dataset.factor_sizes
     classes = numpy.random.default_rng(seed).integers(0, sizes, (n, len(sizes)))  # (n, K)

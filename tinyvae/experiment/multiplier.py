@@ -20,7 +20,7 @@ import sys
 
 import numpy
 
-from .runs import LOG, read_log
+from .files import LOG, read_log
 
 
 def multiplier_sums(dzin, group_slices, xp):

@@ -18,10 +18,12 @@ import sys
 
 import numpy
 
-from .runs import LOG, read_log
 from .compare import load
+from .configuration import config_key, config_label
+from .files import LOG, read_log
+from .plotting import plt, save_figure
 from .stats import fisher_exact, p_text, spread_p
-from .table1 import config_key, config_label, footprint, save_figure, write_csv
+from .trials import footprint, write_csv
 
 OPEN_NATS = 1.0       # a group is open when its test KL is over this many nats
 
@@ -141,7 +143,6 @@ def report_markdown(arms, g, steps_shown):
 def figure(arms, curves, g, path):
     """Per arm: each model's training KL of group g against steps (orange: open at the end),
     and how many of its groups are over the line."""
-    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(2, len(arms), figsize=(4.2 * len(arms), 6.4), sharex=True,
                              sharey="row", squeeze=False)
     for j, (rows, (steps, kls)) in enumerate(zip(arms, curves)):

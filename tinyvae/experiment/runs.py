@@ -1,150 +1,124 @@
-"""The run directory: config, checkpoint and log files, written so that nothing is ever lost.
+"""A run directory's life: --out checked, taken (its lock) before anything there is read, made
+or cleared (--overwrite), or checked against the run it holds and its checkpoint read back
+(--resume); how far a run has come, the one answer to "has it finished?" for train.py,
+evaluate.py and scripts/slurm/grid.py; and what is kept when a write fails.
 
-    runs/NAME/config.json      every setting of the run, the backend, versions, data source
-    runs/NAME/checkpoint.npz   parameters, Adam state, step, random states, config
-    runs/NAME/log.csv          one row per model per logging step
-    runs/NAME/figures/         reconstructions, traversals, loss curves
-    runs/NAME/snapshots/       step_NNNNNNN.npz: parameters only, every --snapshot-every steps,
-                               for learning curves (evaluate.py --curves)
+Every refusal is a RunError whose message says what was wrong and what to do; a refused start
+changes nothing in the directory.
 
-    runs/NAME/.lock            held (flock) by the one train.py writing the run; names its pid
-
-Checkpoints are written to a temporary file and renamed over the old one, so a kill at any
-moment leaves either the old or the new checkpoint whole. The npz holds plain arrays and one
-JSON string: it loads with allow_pickle=False.
-
-One process writes a run directory at a time: train.py holds an exclusive flock on .lock from
-before it reads the directory until it ends. The OS drops a flock when its process dies, so a
-kill -9 leaves no lock behind; the pid and time in the file only name the holder.
-
-Shapes: M models; parameters as in vae.py.
+Shapes: none (files only).
 """
-import csv
-import json
+import errno
 import os
 import re
 import shutil
-import time
-import zipfile
+from collections import namedtuple
 
-try:
-    import fcntl
-except ImportError:         # not a POSIX system: no locks, as on a file system without them
-    fcntl = None
+from .checkpoint import checkpoint_step, load_checkpoint
+from .configuration import differences
+from .files import CHECKPOINT, CONFIG, LOCK, SNAPSHOTS, RunError, read_json
+from .lock import RunBusy, lock_run_dir, training_holder
 
-import numpy
-
-from ..backend import to_numpy
-from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE
-
-CONFIG, CHECKPOINT, LOG, SNAPSHOTS = "config.json", "checkpoint.npz", "log.csv", "snapshots"
-LOCK = ".lock"
-LOCK_TRIES = 5              # 20 ms apart: a training_holder() probe holds its lock for microseconds
+AFRESH = "--overwrite starts it afresh"
 
 
-class RunError(ValueError):
-    """A run directory or checkpoint that cannot be used; the message says why."""
+class Progress(namedtuple("Progress", "step steps holder", defaults=(None,))):
+    """How far a run has come: the step of its checkpoint (None: no checkpoint that opens),
+    the steps it is to reach (None: no config.json that says), and the training process that
+    holds it now (None: none)."""
+    __slots__ = ()
+
+    @property
+    def finished(self):
+        return self.step is not None and self.steps is not None and self.step >= self.steps
+
+    def __str__(self):
+        if self.steps is None:
+            return "not started"
+        if self.step is None:
+            return "no checkpoint yet"
+        return "finished" if self.finished else f"step {self.step} of {self.steps}"
 
 
-class RunBusy(RunError):
-    """Another process holds the run directory; `holder` is its dict(pid=..., since=...)."""
-
-    def __init__(self, run_dir, holder):
-        pid, since = holder["pid"] or "unknown", holder["since"] or "unknown"
-        super().__init__(f"{run_dir} is held by another training process (pid {pid}, "
-                         f"since {since})")
-        self.holder = holder
-
-
-class NoLocks(Exception):
-    """The file system (or system) cannot lock files: nothing keeps a second writer out."""
-
-
-def lock_run_dir(run_dir):
-    """Take run_dir for this process alone: an exclusive flock on run_dir/.lock (both made if
-    needed), then this process's pid and the time written in the file for whoever is refused.
-    Returns the open lock file: the lock lasts until it is closed or the process ends. A flock
-    belongs to the open file, so a second lock_run_dir in the same process is refused too.
-    Raises RunBusy when another holds it, NoLocks where locks cannot be taken."""
-    os.makedirs(run_dir, exist_ok=True)
-    path = os.path.join(run_dir, LOCK)
-    while True:
-        f = open(path, "a+")
-        try:
-            _lock_exclusive(f, run_dir)
-        except BaseException:
-            f.close()
-            raise
-        if _same_file(f, path):
-            break
-        f.close()           # locked a file release_run_dir had just removed: take the new one
-    f.seek(0)
-    f.truncate()
-    f.write(json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
-    f.flush()
-    return f
-
-
-def release_run_dir(lock, run_dir):
-    """Let go of lock_run_dir's lock. A lock file alone in its directory (a refused start, a
-    failed --resume of an empty directory) goes first, so that nothing is left behind."""
+def progress(run_dir):
+    """The Progress of the run in run_dir, from its files; it changes nothing and never waits."""
     try:
-        if os.listdir(run_dir) == [LOCK] and _same_file(lock, os.path.join(run_dir, LOCK)):
-            os.remove(os.path.join(run_dir, LOCK))
-    except OSError:
-        pass                # it stays: a lock file only names a holder, it never blocks
-    lock.close()
+        steps = read_json(os.path.join(run_dir, CONFIG))["steps"]
+    except (RunError, KeyError):
+        steps = None
+    return Progress(checkpoint_step(run_dir), steps, training_holder(run_dir))
 
 
-def _same_file(f, path):
+def check_out(out):
+    """--out must be a directory, or a path that can become one."""
+    path = os.path.abspath(out)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        where = "" if path == os.path.abspath(out) else f" ({path} is in its way)"
+        raise RunError(f"--out {out}: {path} is a file, not a directory{where}; choose "
+                       "another --out")
+
+
+def claim(out, resume):
+    """The run directory's lock (lock.lock_run_dir), to hold until training ends; None when
+    there is nothing to guard. It comes before anything there is read or removed, so a refused
+    train.py changes nothing. Raises lock.NoLocks where locks cannot be taken."""
+    if resume is True and not os.path.isdir(out):
+        return None                 # nothing to guard: prepare_out says there is no run
     try:
-        return os.path.samestat(os.fstat(f.fileno()), os.stat(path))
-    except FileNotFoundError:
-        return False
+        return lock_run_dir(out)
+    except RunBusy as err:
+        raise RunError(f"{err}; nothing there was changed: wait for it to finish, or choose "
+                       "another --out") from None
 
 
-def _lock_exclusive(f, run_dir):
-    if fcntl is None:
-        raise NoLocks(f"cannot lock {run_dir} (no fcntl on this system)")
-    for _ in range(LOCK_TRIES):
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            time.sleep(0.02)
-        except OSError as err:          # ENOLCK, EOPNOTSUPP and the like: no locks here
-            raise NoLocks(f"cannot lock {run_dir} ({err})") from None
-    raise RunBusy(run_dir, _holder(f))
+def prepare_out(out, config, resume, overwrite, locked):
+    """Make or check the run directory; when resuming, the checkpoint to continue from (with
+    --resume auto, also one that has reached --steps: nothing is left to do)."""
+    has_config, has_checkpoint = (os.path.exists(os.path.join(out, name))
+                                  for name in (CONFIG, CHECKPOINT))
+    exists = has_config or has_checkpoint
+    # A run stopped before its first checkpoint (killed, or a non-finite loss) has nothing to
+    # continue from: starting it afresh is the way on, and every refusal says so.
+    afresh = has_config and not has_checkpoint
+    if resume == "auto" and not has_checkpoint:
+        if afresh:                  # a start killed before its first checkpoint: start again
+            same_run(out, config, "--resume auto", afresh)
+        resume, overwrite = False, has_config
+    if resume is True and afresh:
+        raise RunError(f"--resume: the run in {out} stopped before its first checkpoint, so "
+                       f"there is nothing to continue; {AFRESH}")
+    if resume:
+        if locked:                  # no other writer: any temporary file is a killed one's
+            remove_leftovers(out)
+        arrays, state = load_checkpoint(out)
+        same_run(out, config, "--resume" if resume is True else "--resume auto")
+        if Progress(state["step"], config["steps"]).finished and resume is True:
+            raise RunError(f"--resume: the run in {out} is already at step {state['step']}; "
+                           f"ask for more --steps to continue it")
+        return arrays, state
+    if afresh and not overwrite:
+        raise RunError(f"{out} holds a run that stopped before its first checkpoint; "
+                       f"{AFRESH}, or choose another --out")
+    if exists and not overwrite:
+        raise RunError(f"{out} already holds a run; add --resume to continue it, "
+                       f"--overwrite to replace it, or choose another --out")
+    if exists:
+        clear_run_dir(out)          # not the directory itself: the lock inside stays held
+    os.makedirs(out, exist_ok=True)
+    return None, None
 
 
-def training_holder(run_dir):
-    """dict(pid=..., since=...) of the training process that holds run_dir now, else None.
-    It never blocks and changes nothing, so evaluate.py asks it to skip, as "still being
-    trained", a run whose checkpoint is still moving. None also where locks cannot be taken
-    (nobody can tell there) and for runs never trained by a locking train.py."""
-    try:
-        f = open(os.path.join(run_dir, LOCK))
-    except OSError:
-        return None
-    with f:                             # closing drops the shared lock, if it was taken
-        try:
-            if fcntl is not None:
-                fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return _holder(f)
-        except OSError:                 # no locks on this file system
-            pass
-    return None
-
-
-def _holder(f):
-    """The pid and time the holder wrote in the lock file (None for each if not yet written)."""
-    f.seek(0)
-    try:
-        found = json.loads(f.read())
-    except ValueError:
-        found = {}
-    return {"pid": found.get("pid"), "since": found.get("since")}
+def same_run(out, config, flag, afresh=False):
+    """Refuse flags that would make the run in `out` another run than the one begun there
+    (`afresh`: one with no checkpoint, which --overwrite may start again with other flags)."""
+    diffs = differences(read_json(os.path.join(out, CONFIG)), config)
+    if diffs:
+        raise RunError(f"{flag}: the flags disagree with the run in {out} ("
+                       + "; ".join(diffs) + "); repeat the run's flags, or use another --out"
+                       + (f"; it has no checkpoint: {AFRESH} with these flags" if afresh
+                          else ""))
 
 
 def clear_run_dir(run_dir):
@@ -169,182 +143,16 @@ def remove_leftovers(run_dir):
                 os.remove(os.path.join(folder, name))
 
 
-def checkpoint_step(run_dir):
-    """The step of the run's checkpoint, or None when there is none that opens. Reads its
-    state alone, not its arrays."""
-    try:
-        return load_checkpoint(run_dir, state_only=True)[1]["step"]
-    except (RunError, KeyError):
-        return None
-
-
-def write_json(path, obj):
-    _atomic_write(path, lambda f: f.write(json.dumps(obj, indent=2).encode()))
-
-
-def read_json(path):
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as err:
-        raise RunError(f"{path}: cannot read ({err})") from None
-
-
-def save_checkpoint(run_dir, model, opt, state):
-    """Write params, Adam moments and the JSON-able `state` (step, random states, config)."""
-    arrays = _param_arrays(model)
-    for name in model.params:
-        arrays["adam_m/" + name] = to_numpy(opt.m[name])             # (M, ...)
-        arrays["adam_v/" + name] = to_numpy(opt.v[name])             # (M, ...)
-    state = {**state, "adam_t": opt.t}
-    arrays["state"] = numpy.array(json.dumps(state))
-    _atomic_write(os.path.join(run_dir, CHECKPOINT), lambda f: numpy.savez(f, **arrays))
-
-
-def save_snapshot(run_dir, model, step):
-    """Parameters alone at `step`, in the checkpoint's format, under snapshots/."""
-    os.makedirs(os.path.join(run_dir, SNAPSHOTS), exist_ok=True)
-    arrays = _param_arrays(model)
-    arrays["state"] = numpy.array(json.dumps({"step": step}))
-    _atomic_write(snapshot_path(run_dir, step), lambda f: numpy.savez(f, **arrays))
-
-
-def _param_arrays(model):
-    """The parameters on the host, named as checkpoints and snapshots store them."""
-    return {"param/" + name: to_numpy(p) for name, p in model.params.items()}  # (M, ...)
-
-
-def snapshot_path(run_dir, step):
-    return os.path.join(run_dir, SNAPSHOTS, f"step_{step:07d}.npz")
-
-
-def snapshot_steps(run_dir):
-    """The steps that have a snapshot in run_dir, ascending."""
-    folder = os.path.join(run_dir, SNAPSHOTS)
-    names = os.listdir(folder) if os.path.isdir(folder) else []
-    return sorted(int(n[5:-4]) for n in names
-                  if n.startswith("step_") and n.endswith(".npz") and n[5:-4].isdigit())
-
-
-def load_checkpoint(run_dir, params_only=False, path=None, state_only=False):
-    """The checkpoint's arrays (dict) and state (dict); RunError when missing or corrupt.
-    With `params_only`, Adam's state (two thirds of the file) is not read; with
-    `state_only`, no array is. `path` reads another file of the same format (a snapshot)
-    instead of the checkpoint."""
-    # a lost snapshot costs one point of a curve; a lost checkpoint, the run
-    fix = ("delete it" if path else
-           "restore it from a backup or start again with --overwrite")
-    path = path or os.path.join(run_dir, CHECKPOINT)
-    if not os.path.exists(path):
-        raise RunError(f"{path}: no checkpoint here; train first, or check the directory")
-    try:
-        with open(path, "rb") as fh, numpy.load(fh, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files if k == "state" or not (
-                state_only or params_only and k.startswith("adam_"))}
-        state = json.loads(str(arrays.pop("state")))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-        raise RunError(f"{path}: corrupt or truncated checkpoint ({type(err).__name__}: {err}); "
-                       f"{fix}") from None
-    return arrays, state
-
-
-def paper_setting(config, key):
-    """The value of setting `key` that a run made before it was a setting was trained with
-    (the paper's), or None for a setting every run records."""
-    return {"routing": "paper", "kl_scale": [1.0] * len(config.get("groups", [])),
-            "encoder_hidden": list(ENCODER_HIDDEN),
-            "decoder_hidden": list(DECODER_HIDDEN)}.get(key)
-
-
-def setting(config, key):
-    """A run's setting `key`, from its config.json or a record of its metrics.json; from a run
-    made before the setting existed, the value it was trained with then."""
-    return config[key] if key in config else paper_setting(config, key)
-
-
-def build_model(config, xp=numpy, dtype=numpy.float32):
-    """A GroupedVAE shaped as `config` says (its weights still at their initial values)."""
-    return GroupedVAE(groups=config["groups"], beta=config["model_betas"],
-                      models=len(config["model_seeds"]), seed=config["model_seeds"],
-                      xp=xp, dtype=dtype, routing=setting(config, "routing"),
-                      kl_scale=setting(config, "kl_scale"),
-                      encoder_hidden=setting(config, "encoder_hidden"),
-                      decoder_hidden=setting(config, "decoder_hidden"))
-
-
-def load_params(model, arrays, where):
-    """Copy the checkpoint's parameters into `model`, checking every name and shape."""
-    for name, p in model.params.items():
-        a = arrays.get("param/" + name)
-        if a is None or a.shape != p.shape:
-            found = None if a is None else a.shape
-            raise RunError(f"{where}: parameter {name} should have shape {p.shape}, found "
-                           f"{found}; the checkpoint does not match its config")
-        p[...] = model.xp.asarray(a)
-
-
-def load_run(run_dir, xp=numpy):
-    """(config, model with trained weights, state) of a finished or interrupted run."""
-    config = read_json(os.path.join(run_dir, CONFIG))
-    model = build_model(config, xp)
-    return config, model, load_weights(model, run_dir)
-
-
-def load_weights(model, run_dir, path=None):
-    """Copy the weights of the run's checkpoint, or of the snapshot at `path`, into `model`;
-    returns the file's state (step and the like)."""
-    arrays, state = load_checkpoint(run_dir, params_only=True, path=path)
-    load_params(model, arrays, path or os.path.join(run_dir, CHECKPOINT))
-    return state
-
-
-def _atomic_write(path, write):
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def read_log(path, upto=None):
-    """The rows of log.csv (dicts of strings) up to step `upto`; a last line cut short is no row."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        lines = f.read().splitlines(keepends=True)
-    if lines and not lines[-1].endswith("\n"):
-        lines.pop()                 # a write cut short (a kill, a full disk): not a row
-    rows = list(csv.DictReader(lines))
-    return [r for r in rows if upto is None or int(r["step"]) <= upto]
-
-
-def write_log(path, rows, append=True):
-    """Append rows (or rewrite the file through a temporary one, when append is false)."""
-    if not rows:
-        if not append and os.path.exists(path):
-            os.remove(path)         # resumed from before the first row: none of them stays
-        return
-    if append and os.path.exists(path) and _header(path) != list(rows[0]):
-        # A run begun by an older train.py, resumed by this one: its rows lack the newer
-        # columns (left empty there), so the file is rewritten under the new header.
-        rows, append = read_log(path) + rows, False
-    new = not (append and os.path.exists(path))
-    target = path + ".tmp" if not append else path
-    with open(target, "w" if new else "a", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[-1]), restval="")
-        if new:
-            w.writeheader()
-        w.writerows([{k: (f"{v:.6g}" if isinstance(v, (float, numpy.floating)) else v)
-                      for k, v in r.items()} for r in rows])
-    if target != path:
-        os.replace(target, path)
-
-
-def _header(path):
-    with open(path, newline="") as f:
-        return next(csv.reader(f), [])
+def what_is_kept(out, err, again):
+    """What a failed write (OSError `err`) left in `out`, and the way on: the command `again`
+    continues from the checkpoint on disk."""
+    # Checkpoints are written to a temporary file and renamed, so a failed write leaves the
+    # one before it: read back the step of what is on disk rather than assume.
+    fix = ("make room" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+           else f"make {out} writable")
+    step = checkpoint_step(out) if out else None
+    if step is None:
+        return (f"there is no checkpoint to continue from: {fix} or choose another --out, "
+                f"then start again ({AFRESH})")
+    return (f"the checkpoint of step {step} in {out} is whole and kept (a checkpoint is written "
+            f"to a temporary file first): {fix}, then continue with: {again}")

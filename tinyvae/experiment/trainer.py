@@ -8,9 +8,10 @@ import numpy
 from ..backend import to_numpy
 from ..data.dataset import BatchSampler, test_split
 from ..optim import Adam
-from ..vae import NOISE_STREAM
+from ..vae import EXPLAIN_STREAM, NOISE_STREAM
+from .checkpoint import load_params
+from .configuration import build_model
 from .multiplier import multiplier_sums
-from .runs import build_model, load_params
 
 
 class Trainer:
@@ -37,6 +38,16 @@ class Trainer:
         idx = self.sampler.next(B)                                         # (M, B)
         x = self.dataset.images(idx, self.xp, self.model.dtype)            # (M, B, P)
         eps = numpy.stack([g.standard_normal((B, Z)) for g in self.noise])  # (M, B, Z)
+        return x, self.xp.asarray(eps, dtype=self.model.dtype)
+
+    def explain_batch(self):
+        """The routing report's batch (train.py --explain): the first test images and a noise
+        stream of their own, so that explaining leaves training unchanged."""
+        B, M, Z = self.config["batch_size"], self.model.models, self.config["latent"]
+        x = self.dataset.images(numpy.broadcast_to(self.test_idx[:B], (M, B)), self.xp,
+                                self.model.dtype)                          # (M, B, P)
+        eps = numpy.random.default_rng((self.config["seed"], EXPLAIN_STREAM)).standard_normal(
+            (M, B, Z))                                                     # (M, B, Z)
         return x, self.xp.asarray(eps, dtype=self.model.dtype)
 
     def train_step(self):

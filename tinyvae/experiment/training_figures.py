@@ -5,17 +5,15 @@ Everything is computed on the model's backend and brought to the host once per f
 Shapes: M models, N images shown, P pixels (64*64), Z latent, S traversal steps.
 """
 import os
+import textwrap
 
-import matplotlib
+import numpy
 
-matplotlib.use("Agg")                      # files only: no display is needed or assumed
-import matplotlib.pyplot as plt            # noqa: E402
-import numpy                               # noqa: E402
-
-from ..backend import to_numpy              # noqa: E402
-from ..losses import kl_normal_forward      # noqa: E402
-from ..vae import IMAGE_SIZE as SIDE        # noqa: E402  (the images' side, px)
-from .runs import LOG, read_log            # noqa: E402
+from ..backend import to_numpy
+from ..losses import kl_normal_forward
+from ..vae import IMAGE_SIZE as SIDE        # the images' side, px
+from .files import FIGURES, LOG, read_log
+from .plotting import plt, save_figure
 
 FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
 FIGURE_MODELS = 4         # models with their own reconstruction and traversal figures
@@ -91,8 +89,7 @@ def _grid(path, rows, names, title):
     ax.set_xticks([])
     ax.set_yticks([gap + r * cell + SIDE / 2 for r in range(R)], names, fontsize=8)
     ax.set_title(title, fontsize=9)
-    fig.savefig(path, dpi=80, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def _loss_curves(path, log_rows, labels):
@@ -112,8 +109,7 @@ def _loss_curves(path, log_rows, labels):
     if len(labels) <= 10:
         axes[0, -1].legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, bbox_inches=None)
 
 
 def _few(rows):
@@ -124,14 +120,19 @@ def _few(rows):
 def _routing_curves(path, log_rows, labels, routing):
     """Per decoding i > 1, the gradient norm L_rec,i sends to z_1 .. z_(i-1) (solid) and to
     z_i (dotted) against step, one colour per model: under routing "paper" the solid line is
-    what is held back, under "none" what reaches the encoder."""
+    what is held back, under "none" what reaches the encoder. The legend says which line is
+    which, then names the models (up to 10)."""
     groups = sorted({int(k.split("_")[2]) for k in (log_rows[0] if log_rows else {})
                      if k.startswith("grad_rec_") and k.endswith("_to_own")})
     if not groups:
         return
     fate = "held back" if routing == "paper" else "passed on"
-    fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 3.6), squeeze=False)
+    width = 5.5 * len(groups)                                          # inches
+    fig, axes = plt.subplots(1, len(groups), figsize=(width, 3.6), squeeze=False)
     for ax, i in zip(axes[0], groups):
+        earlier = "z_1" if i == 2 else f"z_1..z_{i - 1}"
+        ax.plot([], [], color="black", lw=1, label=f"solid: to {earlier} ({fate})")
+        ax.plot([], [], color="black", lw=1, ls=":", label=f"dotted: to z_{i}")
         for m, label in enumerate(labels):
             rows = [r for r in log_rows if int(r["model"]) == m]
             steps = [int(r["step"]) for r in rows]
@@ -139,21 +140,24 @@ def _routing_curves(path, log_rows, labels, routing):
                             lw=1, label=label, marker=_few(rows))
             ax.plot(steps, [float(r[f"grad_rec_{i}_to_own"] or "nan") for r in rows], lw=1,
                     ls=":", color=line.get_color(), marker=_few(rows))
-        earlier = "z_1" if i == 2 else f"z_1..z_{i - 1}"
-        ax.set_title(f"L_rec,{i}: solid, to {earlier} ({fate}); dotted, to z_{i}", fontsize=9)
+        ax.set_title(f"L_rec,{i}: what it sends to {earlier} and to z_{i}", fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel("gradient norm over the batch", fontsize=8)
         ax.set_yscale("log")
-    if len(labels) <= 10:
-        axes[0, -1].legend(fontsize=6)
-    fig.suptitle(f"The routing at work (routing {routing!r})", fontsize=9)
+    shown = 2 + (len(labels) if len(labels) <= 10 else 0)       # the two styles, the models
+    handles, names = axes[0, -1].get_legend_handles_labels()
+    axes[0, -1].legend(handles[:shown], names[:shown], fontsize=6)
+    why = ("Where solid lies above dotted, the decoding leans on the earlier groups, which "
+           "carry most of what is encoded, more than on z_i: a loss's gradient into a latent "
+           "is as large as the decoding's dependence on it.")
+    fig.suptitle(f"The routing at work (routing {routing!r})\n"
+                 + textwrap.fill(why, width=int(15 * width)), fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80, bbox_inches=None)
 
 
 def draw_run_figures(out, trainer):
-    """A run's figures/ from a Trainer (experiment/trainer.py) and the run's log.csv:
+    """A run's figures/ from a Trainer (trainer.py) and the run's log.csv:
     reconstructions and traversals of the first test images, and the loss curves."""
     M = trainer.model.models
     # Spread over the sorted test set, so all three shapes appear.
@@ -162,5 +166,5 @@ def draw_run_figures(out, trainer):
     x = trainer.dataset.images(idx, trainer.xp, trainer.model.dtype)            # (M, N, P)
     mu, logvar = trainer.model.encode(x)                                        # (M, N, Z)
     kl_dim = to_numpy(kl_normal_forward(mu, logvar)[0]).mean(axis=1)            # (M, Z)
-    save_training_figures(os.path.join(out, "figures"), trainer.model, x, kl_dim,
+    save_training_figures(os.path.join(out, FIGURES), trainer.model, x, kl_dim,
                           read_log(os.path.join(out, LOG)), trainer.labels, FIGURE_MODELS)
