@@ -7,6 +7,9 @@
     runs/NAME/snapshots/       step_NNNNNNN.npz: parameters only, every --snapshot-every steps,
                                for learning curves (evaluate.py --curves)
 
+    results/models/NAME/       one model taken out of a run (experiment/export.py): config.json
+                               and params.npz, its parameters in the checkpoint's format
+
     runs/NAME/.lock            held (flock) by the one train.py writing the run; names its pid
 
 Checkpoints are written to a temporary file and renamed over the old one, so a kill at any
@@ -38,6 +41,7 @@ from ..backend import to_numpy
 from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE
 
 CONFIG, CHECKPOINT, LOG, SNAPSHOTS = "config.json", "checkpoint.npz", "log.csv", "snapshots"
+PARAMS = "params.npz"       # an exported model's parameters, where a run has its checkpoint
 LOCK = ".lock"
 LOCK_TRIES = 5              # 20 ms apart: a training_holder() probe holds its lock for microseconds
 
@@ -232,7 +236,8 @@ def load_checkpoint(run_dir, params_only=False, path=None, state_only=False):
     `state_only`, no array is. `path` reads another file of the same format (a snapshot)
     instead of the checkpoint."""
     # a lost snapshot costs one point of a curve; a lost checkpoint, the run
-    fix = ("delete it" if path else
+    fix = ("export it again, or restore it with git" if path and path.endswith(PARAMS) else
+           "delete it" if path else
            "restore it from a backup or start again with --overwrite")
     path = path or os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
@@ -284,9 +289,13 @@ def load_params(model, arrays, where):
 
 
 def load_run(run_dir, xp=numpy):
-    """(config, model with trained weights, state) of a finished or interrupted run."""
+    """(config, model with trained weights, state) of a finished or interrupted run, or of
+    a model exported from one (its params.npz, read where there is no checkpoint)."""
     config = read_json(os.path.join(run_dir, CONFIG))
     model = build_model(config, xp)
+    exported = os.path.join(run_dir, PARAMS)
+    if os.path.exists(exported) and not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        return config, model, load_weights(model, run_dir, exported)
     return config, model, load_weights(model, run_dir)
 
 
