@@ -24,16 +24,19 @@
 # traversals labelled by group, each group's KL over the steps, and where each L_rec,i's
 # gradient goes.
 #
-# **Where to run it.** In the repository, after `pip install -e .` (the README's set-up), with
-# `jupyter lab notebooks/handson.ipynb` or any notebook front end. On Colab, pick a GPU runtime,
-# get the repository into the session (clone or upload it), `%cd` into it and
-# `%pip install -e .`: Colab has CuPy, and the same cells then run on the GPU.
+# **Where to run it.** In the repository, after the README's set-up, with any notebook front
+# end: `pip install jupyterlab` if you have none, then `jupyter lab notebooks/handson.ipynb`
+# from the repository root (the first cells take seconds, the training a few minutes). On
+# Colab, pick a GPU runtime, get the repository into the session (clone or upload it), `%cd`
+# into it and `%pip install -e ".[gpu]"` (CuPy for CUDA 12): the same cells then run on the
+# GPU.
 #
-# **This file has a twin.** `notebooks/handson.ipynb` is the notebook; `notebooks/handson.py`
-# is the same cells as plain text (jupytext's percent format), which is what a diff shows.
-# `tests/test_notebook.py` checks that the two hold the same cells and runs the notebook on the
-# CPU with `TINYVAE_NOTEBOOK_QUICK=1`, which trains for a few dozen steps instead of
-# thousands (the cell that trains says where).
+# **This file has a twin.** `notebooks/handson.ipynb` is the notebook, stored without outputs;
+# `notebooks/handson.py` is the same cells as plain text (jupytext's percent format), which is
+# what a diff shows. After editing either, `jupytext --sync notebooks/handson.ipynb` updates
+# the other. `tests/test_notebook.py` checks that the two hold the same cells and runs the
+# notebook on the CPU with `TINYVAE_NOTEBOOK_QUICK=1`, which trains for a few dozen steps
+# instead of thousands (the cell that trains says where).
 
 # %%
 import glob

@@ -64,7 +64,8 @@ def test_the_notebook_and_its_text_form_hold_the_same_cells():
     assert ([(c.cell_type, c.source) for c in stored.cells]
             == [(c.cell_type, c.source) for c in text.cells]), (
         "notebooks/handson.ipynb and handson.py differ: after editing one, run "
-        "`jupytext --sync notebooks/handson.ipynb` (it writes the older from the newer)")
+        "`jupytext --sync notebooks/handson.ipynb` (it updates the older from the newer and "
+        "keeps the cells' ids, so the notebook's diff stays small)")
     assert stored.metadata["kernelspec"]["name"] == "python3"
 
 
@@ -74,5 +75,5 @@ def test_the_stored_notebook_has_no_outputs():
     stored = nbformat.read(NOTEBOOK, as_version=4)
     code = [c for c in stored.cells if c.cell_type == "code"]
     assert code and all(c.outputs == [] and c.execution_count is None for c in code), (
-        "store notebooks/handson.ipynb without outputs: `jupytext --sync` it, then "
-        "`jupytext --to ipynb notebooks/handson.py` writes it anew from its text form")
+        "store notebooks/handson.ipynb without outputs: clear them (in Jupyter: Edit > "
+        "Clear Outputs of All Cells) and save")
