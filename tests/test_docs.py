@@ -1,8 +1,11 @@
 """The pages teach with code that runs: every ```python block of README.md and docs/*.md runs
 here, and prints what the page says it prints.
 
-- A page's ```python blocks run in order in one namespace (cwd: the repository root), as a
-  reader pasting them into one Python session would.
+- A page's ```python blocks run in order in one interactive interpreter (`python -i`, cwd:
+  the repository root), each followed by an empty line, as a reader pasting them at the `>>>`
+  prompt and pressing Enter would: an indented block followed directly by an unindented line
+  is a SyntaxError there (not under exec), and anything written to stderr (a traceback, a
+  warning) fails the page.
 - A ```text block that follows a ```python block with only blank lines between is that
   block's output. The printed text must equal it, or else match it line by line with runs of
   spaces collapsed and every number written with a decimal point or an exponent within one
@@ -12,11 +15,10 @@ here, and prints what the page says it prints.
   path from the repository root), every other line but `...` must appear in that file as
   written (runs of spaces aside): a quote cannot drift away from the code it quotes.
 """
-import contextlib
 import glob
-import io
 import os
 import re
+import subprocess
 import sys
 
 import pytest
@@ -99,24 +101,56 @@ def _unit(number):
     return 10.0 ** (int(exponent or 0) - decimals)
 
 
+def run_at_the_prompt(blocks):
+    """Feed code blocks [(code, line)] to one `python -i` in the repository root, each
+    followed by an empty line; returns [(what it printed, what it wrote to stderr)] per
+    block, the prompts (">>> ", "... ") left out of stderr."""
+    stdin = "".join(f"{_mark(line)}\n{code}\n\n" for code, line in blocks)
+    done = subprocess.run([sys.executable, "-i", "-q"], input=stdin, cwd=ROOT, text=True,
+                          capture_output=True, timeout=600)
+    outs, errs = (s.split(_MARKER)[1:] for s in (done.stdout, done.stderr))
+    assert len(outs) == len(errs) == len(blocks), (
+        f"the interpreter stopped early (exit {done.returncode}):\n{done.stderr[-3000:]}")
+    return [(o.split("\n", 1)[1], re.sub(r"(>>> |\.\.\. )", "", e.split("\n", 1)[1]))
+            for o, e in zip(outs, errs)]
+
+
+_MARKER = "@@ tests/test_docs.py: next block @@"
+
+
+def _mark(line):
+    """A one-line statement that prints the marker (and the block's line) to both streams;
+    print returns None, so the prompt echoes nothing more."""
+    text = f"{_MARKER} {line}"
+    return f"print({text!r}); print({text!r}, file=__import__('sys').stderr)"
+
+
 @pytest.mark.parametrize("page", pages_with("python"))
-def test_every_python_block_runs_and_prints_what_the_page_shows(page, monkeypatch):
+def test_every_python_block_runs_and_prints_what_the_page_shows(page):
     blocks = fenced_blocks(read(page))
-    monkeypatch.chdir(ROOT)
-    if ROOT not in sys.path:
-        monkeypatch.syspath_prepend(ROOT)
-    namespace = {"__name__": "__docs__"}
-    for n, (lang, code, line, _) in enumerate(blocks):
-        if lang != "python":
-            continue
-        printed = io.StringIO()
-        with contextlib.redirect_stdout(printed):
-            exec(compile(code, f"{page}, block at line {line}", "exec"), namespace)
+    python = [(n, code, line) for n, (lang, code, line, _) in enumerate(blocks)
+              if lang == "python"]
+    results = run_at_the_prompt([(code, line) for _, code, line in python])
+    for (n, code, line), (printed, errors) in zip(python, results):
+        assert not errors.strip(), (f"{page}: the block at line {line}, pasted at the >>> "
+                                    f"prompt, wrote to stderr:\n{errors}")
         follows = blocks[n + 1] if n + 1 < len(blocks) else None
         if follows and follows[0] == "text" and follows[3]:
-            ok, why = same_output(follows[1], printed.getvalue())
-            assert ok, (f"{page}: the block at line {line} printed\n{printed.getvalue()}\n"
+            ok, why = same_output(follows[1], printed)
+            assert ok, (f"{page}: the block at line {line} printed\n{printed}\n"
                         f"but the page shows (line {follows[2]})\n{follows[1]}\n({why})")
+
+
+def test_the_prompt_sees_what_exec_does_not():
+    """An indented block followed directly by an unindented line runs under exec but is a
+    SyntaxError at the prompt, and a later block then meets a NameError: the test above
+    sees both; with an empty line between the two, the prompt runs it."""
+    code = "for k in range(3):\n    last = k\nprint(last)"
+    exec(compile(code, "block", "exec"), {})
+    (_, errors), (_, later) = run_at_the_prompt([(code, 1), ("print(last + 1)", 2)])
+    assert "SyntaxError" in errors and "NameError" in later
+    (printed, errors), = run_at_the_prompt([(code.replace("\nprint", "\n\nprint"), 1)])
+    assert printed == "2\n" and not errors.strip()
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -18,7 +18,7 @@ import numpy
 
 from ..backend import to_numpy
 from .configuration import build_model
-from .files import CHECKPOINT, CONFIG, SNAPSHOTS, RunError, atomic_write, read_json
+from .files import CHECKPOINT, CONFIG, PARAMS, SNAPSHOTS, RunError, atomic_write, read_json
 
 
 def save_checkpoint(run_dir, model, opt, state):
@@ -63,7 +63,8 @@ def load_checkpoint(run_dir, params_only=False, path=None, state_only=False):
     `state_only`, no array is. `path` reads another file of the same format (a snapshot)
     instead of the checkpoint."""
     # a lost snapshot costs one point of a curve; a lost checkpoint, the run
-    fix = ("delete it" if path else
+    fix = ("export it again, or restore it with git" if path and path.endswith(PARAMS) else
+           "delete it" if path else
            "restore it from a backup or start again with --overwrite")
     path = path or os.path.join(run_dir, CHECKPOINT)
     if not os.path.exists(path):
@@ -100,9 +101,13 @@ def load_params(model, arrays, where):
 
 
 def load_run(run_dir, xp=numpy):
-    """(config, model with trained weights, state) of a finished or interrupted run."""
+    """(config, model with trained weights, state) of a finished or interrupted run, or of
+    a model exported from one (its params.npz, read where there is no checkpoint)."""
     config = read_json(os.path.join(run_dir, CONFIG))
     model = build_model(config, xp)
+    exported = os.path.join(run_dir, PARAMS)
+    if os.path.exists(exported) and not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        return config, model, load_weights(model, run_dir, exported)
     return config, model, load_weights(model, run_dir)
 
 
