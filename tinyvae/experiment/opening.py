@@ -21,7 +21,7 @@ import numpy
 from .compare import load
 from .configuration import config_key, config_label
 from .files import LOG, read_log
-from .plotting import plt, save_figure
+from .report_figures import opening_figure
 from .stats import fisher_exact, p_text, spread_p
 from .trials import footprint, write_csv
 
@@ -140,33 +140,6 @@ def report_markdown(arms, g, steps_shown):
     return "\n".join(lines)
 
 
-def figure(arms, curves, g, path):
-    """Per arm: each model's training KL of group g against steps (orange: open at the end),
-    and how many of its groups are over the line."""
-    fig, axes = plt.subplots(2, len(arms), figsize=(4.2 * len(arms), 6.4), sharex=True,
-                             sharey="row", squeeze=False)
-    for j, (rows, (steps, kls)) in enumerate(zip(arms, curves)):
-        top, bottom = axes[0, j], axes[1, j]
-        for row, kl in zip(rows, kls):                                        # kl (R, G)
-            colour = "tab:orange" if row[f"open_{g}"] else "0.55"
-            top.plot(steps, kl[:, g - 1], color=colour, lw=0.8, alpha=0.8)
-        top.axhline(OPEN_NATS, color="k", ls="--", lw=0.8)
-        later = numpy.concatenate([kl[steps > steps[-1] / 10, g - 1] for kl in kls])
-        top.set_ylim(-0.1, max(3.0, 1.15 * later.max()))      # the start's transient runs off
-        top.set_title(f"{rows[0]['arm']}\n{sum(r[f'open_{g}'] for r in rows)} of {len(rows)} "
-                      f"open at the end", fontsize=9)
-        counts = numpy.array([(kl > OPEN_NATS).sum(axis=1) for kl in kls])  # (T, R)
-        jitter = numpy.random.default_rng(0).uniform(-0.1, 0.1, len(counts))  # (T,)
-        for c, dy in zip(counts, jitter):          # lines apart, where many lie on one count
-            bottom.plot(steps, c + dy, color="0.55", lw=0.6, alpha=0.6)
-        bottom.plot(steps, counts.mean(axis=0), color="tab:blue", lw=2, label="mean")
-        bottom.set_xlabel("training step")
-    axes[0, 0].set_ylabel(f"training KL of group {g} (nats)")
-    axes[1, 0].set_ylabel(f"groups over {OPEN_NATS:g} nat")
-    axes[1, 0].legend(fontsize=8)
-    save_figure(fig, path)
-
-
 def by_arm(run_dirs):
     """[(rows, (steps, kls))] of every configuration (arm) in the runs, in order of first
     appearance: a run that trained several β is several arms, and runs of one configuration
@@ -227,7 +200,7 @@ def write_opening_report(run_dirs, out_dir, g=None):
     with open(os.path.join(out_dir, "opening.md"), "w") as f:
         f.write(report_markdown(arms, g, steps_shown) + where_factors_sit(arms, factors))
     write_csv(os.path.join(out_dir, "opening.csv"), [r for rows in arms for r in rows])
-    figure(arms, curves, g, os.path.join(out_dir, "opening.png"))
+    opening_figure(arms, curves, g, OPEN_NATS, os.path.join(out_dir, "opening.png"))
     return g
 
 

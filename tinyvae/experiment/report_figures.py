@@ -1,8 +1,10 @@
 """The report's figures, across runs: Figure 1 (MIC of each factor with z1-z3), Figure 2 (MIG
 per configuration), each group's footprint (its test KL) and the mean MI heat maps, from the
 configurations of table1.configurations. Paper style: a column per configuration, a dot per trial.
+And opening.py's: when a group opens, per model, against training steps.
 
-Shapes: C configurations, T trials of one configuration, Z latent, K factors.
+Shapes: C configurations, T trials of one configuration, Z latent, K factors, R log rows,
+G groups.
 """
 import numpy
 
@@ -111,4 +113,32 @@ def mi_heatmaps(configs, factor_names, path):
     fig.suptitle("MI of each latent dimension with each factor over H(factor), mean over "
                  "trials\nred lines: group boundaries; β-VAE dimensions are unordered across "
                  "seeds, so their mean blurs", fontsize=9)
+    save_figure(fig, path)
+
+
+def opening_figure(arms, curves, g, open_nats, path):
+    """opening.py's figure. Per arm (a column): each model's training KL of group g against
+    steps (orange: open at the end), and how many of its groups are over `open_nats`. arms:
+    [rows] (opening.model_rows), curves: [(steps (R,), [(R, G)] per model)]."""
+    fig, axes = plt.subplots(2, len(arms), figsize=(4.2 * len(arms), 6.4), sharex=True,
+                             sharey="row", squeeze=False)
+    for j, (rows, (steps, kls)) in enumerate(zip(arms, curves)):
+        top, bottom = axes[0, j], axes[1, j]
+        for row, kl in zip(rows, kls):                                        # kl (R, G)
+            colour = "tab:orange" if row[f"open_{g}"] else "0.55"
+            top.plot(steps, kl[:, g - 1], color=colour, lw=0.8, alpha=0.8)
+        top.axhline(open_nats, color="k", ls="--", lw=0.8)
+        later = numpy.concatenate([kl[steps > steps[-1] / 10, g - 1] for kl in kls])
+        top.set_ylim(-0.1, max(3.0, 1.15 * later.max()))      # the start's transient runs off
+        top.set_title(f"{rows[0]['arm']}\n{sum(r[f'open_{g}'] for r in rows)} of {len(rows)} "
+                      f"open at the end", fontsize=9)
+        counts = numpy.array([(kl > open_nats).sum(axis=1) for kl in kls])  # (T, R)
+        jitter = numpy.random.default_rng(0).uniform(-0.1, 0.1, len(counts))  # (T,)
+        for c, dy in zip(counts, jitter):          # lines apart, where many lie on one count
+            bottom.plot(steps, c + dy, color="0.55", lw=0.6, alpha=0.6)
+        bottom.plot(steps, counts.mean(axis=0), color="tab:blue", lw=2, label="mean")
+        bottom.set_xlabel("training step")
+    axes[0, 0].set_ylabel(f"training KL of group {g} (nats)")
+    axes[1, 0].set_ylabel(f"groups over {open_nats:g} nat")
+    axes[1, 0].legend(fontsize=8)
     save_figure(fig, path)
