@@ -142,3 +142,15 @@ def test_compare_tabulates_both_configurations(records, tmp_path, capsys):
     assert "at least two trials (seeds) with β = 4" in capsys.readouterr().err
     assert compare_main([str(tmp_path / "a"), str(tmp_path / "missing")]) == 2
     assert "cannot read a scored run" in capsys.readouterr().err
+
+
+def test_compare_on_records_that_lack_a_score_is_one_line(records, tmp_path, capsys):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        chosen = [{k: v for k, v in r.items() if k != "mig"} for r in records[:3]]
+        (tmp_path / name / "metrics.json").write_text(
+            json.dumps({"protocol": PROTOCOL, "models": chosen}))
+    assert compare_main([str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("compare: error: a run's records lack what evaluate.py writes "
+                          "(KeyError: 'mig')") and err.count("\n") == 1

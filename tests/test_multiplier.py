@@ -78,3 +78,54 @@ def test_a_run_without_c_columns_is_one_line_and_exit_2(tmp_path, capsys, what):
     assert multiplier.main([str(tmp_path / ("nowhere" if what == "missing" else ""))]) == 2
     err = capsys.readouterr().err
     assert err.startswith("multiplier: error: ") and err.count("\n") == 1
+
+
+def test_the_log_pools_the_interval_rather_than_averaging_each_steps_ratio(monkeypatch):
+    """c_g of a log row is (sum of the interval's dot products) / (sum of its squared norms):
+    recomputed here from the dzin of each step, and shown to differ from the mean of the
+    per-step ratios, so that the assertion could fail."""
+    import train
+    from tinyvae.data.dataset import open_dataset
+    from tinyvae.experiment.trainer import Trainer
+
+    config = train.make_config(train.parse_args(
+        ["--groups", "1,2,3", "--encoder-hidden", "8,6", "--decoder-hidden", "5,7,9",
+         "--seeds", "2", "--batch-size", "4"]))
+    trainer = Trainer(config, numpy, open_dataset(None))
+    seen = []
+    backward = trainer.model.backward
+
+    def keep(cache, *args, **kw):
+        out = backward(cache, *args, **kw)
+        seen.append(out[3].copy())                                        # dzin (M, G, B, Z)
+        return out
+    monkeypatch.setattr(trainer.model, "backward", keep)
+    for _ in range(3):
+        assert trainer.train_step() is None
+    rows = trainer.log_rows()
+    sums = [multiplier_sums(d.astype(numpy.float64), trainer.model.group_slices, numpy)
+            for d in seen]
+    pooled = sum(s["c_dot"] for s in sums) / sum(s["c_norm"] for s in sums)      # (M, G)
+    ratios = numpy.mean([s["c_dot"] / s["c_norm"] for s in sums], axis=0)          # (M, G)
+    logged = numpy.array([[r[f"c_{g + 1}"] for g in range(3)] for r in rows])     # (M, G)
+    numpy.testing.assert_allclose(logged, pooled, rtol=1e-5)
+    assert numpy.abs(pooled - ratios)[:, :2].max() > 1e-4                  # they do differ
+
+
+@pytest.mark.parametrize("c1, message", [
+    ("-0.4", "c_1 = -0.4: not a positive KL weight"), ("", "c_1 = nan: not a positive")])
+def test_a_scale_that_is_no_kl_weight_is_refused(tmp_path, capsys, c1, message):
+    _write_log(tmp_path, [{"step": 50, "model": 0, "c_1": c1, "c_2": 1}])
+    assert multiplier.main([str(tmp_path), "--scale"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_rows_past_the_end_and_a_log_without_steps_are_one_line(tmp_path, capsys):
+    _write_log(tmp_path, [{"step": 50, "model": 0, "c_1": 1.5, "c_2": 1}])
+    assert multiplier.main([str(tmp_path), "--from-step", "100"]) == 2
+    assert "no rows from step 100 on (the last is step 50)" in capsys.readouterr().err
+    _write_log(tmp_path, [{"model": 0, "c_1": 1.5, "c_2": 1}])
+    assert multiplier.main([str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "has no 'step' column" in err and err.count("\n") == 1

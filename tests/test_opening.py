@@ -2,6 +2,7 @@
 scored runs whose answer is known: the opening counts, the steps, Fisher's test between arms."""
 import csv
 import json
+import os
 
 import numpy
 import pytest
@@ -33,8 +34,10 @@ def _mi(is_open):
     return mi.tolist()
 
 
-def _run(tmp_path, name, routing, opens):
-    """A scored run of (3, 3) models; model m's group 2 opens at step 500 when opens[m]."""
+def _run(tmp_path, name, routing, opens, steps=STEPS, train_opens=None):
+    """A scored run of (3, 3) models; model m's group 2 is open on the test images when
+    opens[m], and in training from step 500 on when train_opens[m] (default: opens[m])."""
+    train_opens = opens if train_opens is None else train_opens
     run = tmp_path / name
     run.mkdir()
     records, rows = [], []
@@ -43,15 +46,15 @@ def _run(tmp_path, name, routing, opens):
         records.append({"index": m, "seed": m, "beta": 1.0, "model": "grouped",
                         "groups": [3, 3], "routing": routing, "kl_scale": [1.0, 1.0],
                         "encoder_hidden": [256, 256], "decoder_hidden": [256, 256, 256],
-                        "step": 1000, "kl_per_dim": [4.0 + m, 3.0, 2.0, kl2, 0.0, 0.0],
+                        "step": int(steps[-1]), "kl_per_dim": [4.0 + m, 3.0, 2.0, kl2, 0.0, 0.0],
                         "active_dims": [0, 1, 2] + ([3] if is_open else []),
                         "rec_loss_prefix": [150.0, 140.0 - 10 * is_open],
                         "rec_loss_full": 140.0 - 10 * is_open,
                         "mic_groups": [[-0.2, 0, 0, 0.3, 0.3],
                                        [0.4 if is_open else -0.1, 0, 0, -0.3, -0.3]],
                         "mi": _mi(is_open), "entropy": [1.0] * 5})
-        for step in STEPS:
-            late = is_open and step >= 500
+        for step in steps:
+            late = train_opens[m] and step >= 500
             rows.append({"step": step, "model": m, "kl_z1": 4.0, "kl_z2": 3.0, "kl_z3": 2.0,
                          "kl_z4": 2.5 if late else 0.1, "kl_z5": 0.0, "kl_z6": 0.0})
     (run / "metrics.json").write_text(json.dumps(
@@ -70,10 +73,10 @@ def test_the_report_counts_openings_and_tests_them(tmp_path, capsys):
     text = (tmp_path / "report" / "opening.md").read_text()
     assert text.startswith("# Group 2:")
     routed_row = next(line for line in text.splitlines() if line.startswith("| grouped, H=256 |"))
-    # 3 of 4 open since step 500, the shape MIC of the open ones 0.40, of the closed -0.10;
-    # group 1's KL per model 9, 10, 11, 12 nats: mean 10.5, sd 1.29, |x - 10.5| averages 1.0
-    assert routed_row == ("| grouped, H=256 | 4 | 3 | 3 | 500 (500–500) | 500 of 1000 | "
-                          "0.40 / -0.10 | 130.0 / 140.0 | 10.50 ± 1.29 | 1.00 |")
+    # 3 of 4 open since step 500, test and training agree, the shape MIC of the open ones
+    # 0.40, of the closed -0.10; group 1's KL per model 9, 10, 11, 12 nats: mean 10.5, sd 1.29
+    assert routed_row == ("| grouped, H=256 | 4 | 3 | 3 | 500 (500–500) | 500 of 1000 | 0 | "
+                          "0.40 / -0.10 | 130.0 / 140.0 | 10.50 ± 1.29 |")
     # 3 of 4 against 1 of 4: Fisher's p = 34/70; group 1 alike in both: spread p = 1
     assert "| 3/4 / 1/4 | 0.4857 | 1.00 / 1.00 | 1.0000 |" in text
     assert ("| grouped, H=256 | z4 3, z2 1 (0.31) | z1 4 (0.02) | z1 4 (0.02) | z1 4 (0.50) | "
@@ -97,3 +100,27 @@ def test_an_unscored_run_is_one_line_and_exit_2(tmp_path, capsys):
     assert opening.main([str(tmp_path), "--report", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("opening: error: cannot read a scored run") and err.count("\n") == 1
+
+
+def test_test_and_training_disagreeing_and_runs_of_other_lengths(tmp_path):
+    """A model open on the test images whose training KL never crossed is counted, not a
+    crash; the same configuration trained to two lengths is two arms, told apart by steps."""
+    short = _run(tmp_path, "short", "paper", [True, False], train_opens=[False, False])
+    long = _run(tmp_path, "long", "paper", [True, True], steps=numpy.arange(50, 2001, 50))
+    assert opening.main([short, long, "--report", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "opening.md").read_text()
+    assert ("| grouped, H=256 (1000 steps) | 2 | 1 | 0 | — | — of 1000 | 1 | " in text)
+    assert ("| grouped, H=256 (2000 steps) | 2 | 2 | 2 | 500 (500–500) | 500 of 2000 | 0 | "
+            in text)
+
+
+def test_a_run_without_its_log_and_a_report_that_cannot_be_written(tmp_path, capsys):
+    run = _run(tmp_path, "routed", "paper", [True, False])
+    (tmp_path / "blocker").write_text("a file where the report folder should go")
+    assert opening.main([run, "--report", str(tmp_path / "blocker" / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("opening: error: cannot write --report ") and err.count("\n") == 1
+    os.remove(os.path.join(run, "log.csv"))
+    assert opening.main([run, "--report", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "no log.csv rows of model 0" in err and err.count("\n") == 1

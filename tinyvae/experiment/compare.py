@@ -1,7 +1,7 @@
 """Two configurations side by side: each group's footprint and the scores, each difference
 with its exact permutation test, a bootstrap interval and the Holm-adjusted p over the whole
-table. `python -m tinyvae.experiment.compare RUN_A RUN_B [--gap-from RUN_C] [--beta B]` (run
-directories or metrics.json; --beta keeps the models of one β). With --gap-from (an unrouted run, A scaled, B routed, say), each row also
+table. `python -m tinyvae.experiment.compare RUN_A RUN_B [--gap-from RUN_C] [--beta B]`
+(run directories or metrics.json; --beta keeps the models of one β). With --gap-from (an unrouted run, A scaled, B routed, say), each row also
 says what share of the gap between B and C the run A reproduces, with its interval.
 
 The statistics are in stats.py (no distribution assumed: 5 to 20 seeds a configuration).
@@ -123,17 +123,21 @@ def main(argv=None):
         print(f"compare: error: cannot read a scored run ({err}); give run directories that "
               "evaluate.py has scored, or their metrics.json", file=sys.stderr)
         return 2
-    if a.beta is not None:
-        loaded = [([r for r in records if float(r["beta"]) == a.beta], protocol)
-                  for records, protocol in loaded]
-    if any(len(records) < 2 for records, _ in loaded):
-        which = "" if a.beta is None else f" with β = {a.beta:g}"
-        print(f"compare: error: each run needs at least two trials (seeds){which} to compare",
+    try:
+        records = [[r for r in rs if a.beta is None or float(r["beta"]) == a.beta]
+                   for rs, _ in loaded]
+        if any(len(rs) < 2 for rs in records):
+            which = "" if a.beta is None else f" with β = {a.beta:g}"
+            print(f"compare: error: each run needs at least two trials (seeds){which} to "
+                  "compare", file=sys.stderr)
+            return 2
+        rows = compare(*records[:2], loaded[0][1]["factors"], *records[2:])
+    except (KeyError, TypeError, IndexError) as err:
+        print(f"compare: error: a run's records lack what evaluate.py writes "
+              f"({type(err).__name__}: {err}); score the runs again with evaluate.py",
               file=sys.stderr)
         return 2
-    records = [r for r, _ in loaded]
-    rows = compare(*records[:2], loaded[0][1]["factors"], *records[2:])
-    sizes = [len(r) for r in records]
+    sizes = [len(rs) for rs in records]
     third = (paths[2], sizes[2]) if a.gap_from else ()
     print(markdown(rows, paths[0], paths[1], sizes[0], sizes[1], *third))
     return 0

@@ -16,6 +16,7 @@ Shapes: R log rows, M models, G groups.
 """
 import argparse
 import os
+import re
 import sys
 
 import numpy
@@ -38,17 +39,22 @@ def multiplier_sums(dzin, group_slices, xp):
 
 
 def measured_c(run_dir, first_step=0):
-    """(G, M) array: each model's c_g averaged over its log rows from `first_step` on."""
+    """(G, M) array: each model's c_g averaged over its logged rows from `first_step` on (nan
+    for a model with none). ValueError, saying why, when the log has no such rows."""
     path = os.path.join(run_dir, LOG)
     if not os.path.isfile(path):
         raise ValueError(f"{run_dir}: no {LOG} there; give a run directory that train.py wrote")
-    rows = [r for r in read_log(path) if int(r["step"]) >= first_step]
-    names = sorted((k for k in (rows[0] if rows else {}) if k.startswith("c_")),
-                   key=lambda k: int(k[2:]))
+    everything = read_log(path)
+    rows = [r for r in everything if int(r["step"]) >= first_step]
+    if not rows:
+        last = everything[-1]["step"] if everything else None
+        raise ValueError(f"{path}: no rows from step {first_step} on (the last is step {last})"
+                         f"; give a smaller --from-step" if last else f"{path}: no rows yet; "
+                         "wait for train.py's first log row")
+    names = sorted((k for k in rows[0] if re.fullmatch(r"c_\d+", k)), key=lambda k: int(k[2:]))
     if not names:
-        raise ValueError(f"{run_dir}: its log.csv has no c_1 .. c_G columns from step "
-                         f"{first_step} on (a run with one group, or from before they were "
-                         "logged); train a grouped model with today's train.py")
+        raise ValueError(f"{path} has no c_1 .. c_G columns (a run with one group, or from "
+                         "before they were logged); train a grouped model with today's train.py")
     models = sorted({int(r["model"]) for r in rows})
     c = numpy.full((len(names), len(models)), numpy.nan)                  # (G, M)
     for j, m in enumerate(models):
@@ -61,8 +67,16 @@ def measured_c(run_dir, first_step=0):
 
 
 def as_scale(c):
-    """The mean over models of each group's c_g, rounded to 2 decimals: a --kl-scale value."""
-    return ",".join(f"{v:.2f}".rstrip("0").rstrip(".") for v in numpy.mean(c, axis=1))
+    """The mean over models of each group's c_g, rounded to 2 decimals: a --kl-scale value.
+    ValueError where a group has no model with a value, or a mean that is no KL weight."""
+    means = [float(numpy.mean(row[numpy.isfinite(row)])) if numpy.isfinite(row).any()
+             else numpy.nan for row in c]                                 # G floats
+    bad = [f"c_{g + 1} = {v:.3g}" for g, v in enumerate(means) if not v > 0]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: not a positive KL weight (the later decodings "
+                         "pull against the own term, or no rows logged it); no --kl-scale to "
+                         "give")
+    return ",".join(f"{v:.2f}".rstrip("0").rstrip(".") for v in means)
 
 
 def main(argv=None):
@@ -76,17 +90,24 @@ def main(argv=None):
     a = p.parse_args(argv)
     try:
         c = measured_c(a.run, a.from_step)
+        scale = as_scale(c) if a.scale else None
     except (OSError, ValueError) as err:
         print(f"multiplier: error: {err}", file=sys.stderr)
         return 2
+    except KeyError as err:
+        print(f"multiplier: error: {os.path.join(a.run, LOG)} has no {err} column; give a "
+              "run directory that train.py wrote", file=sys.stderr)
+        return 2
     if a.scale:
-        print(as_scale(c))
+        print(scale)
         return 0
     G = len(c)
     print(f"{a.run}: c_g over {c.shape[1]} models (mean, sd, min, max); counted: G - g + 1")
     for g in range(G):
-        print(f"  c_{g + 1}  {c[g].mean():6.3f}  {c[g].std(ddof=1) if c.shape[1] > 1 else 0:6.3f}"
-              f"  {c[g].min():6.3f}  {c[g].max():6.3f}   counted {G - g}")
+        v = c[g][numpy.isfinite(c[g])]                                    # models with rows
+        sd = v.std(ddof=1) if len(v) > 1 else 0.0
+        print(f"  c_{g + 1}  {v.mean():6.3f}  {sd:6.3f}  {v.min():6.3f}  {v.max():6.3f}"
+              f"   counted {G - g}" if len(v) else f"  c_{g + 1}  no rows   counted {G - g}")
     return 0
 
 

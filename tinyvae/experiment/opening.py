@@ -8,7 +8,7 @@ summed over the group's latents, in log.csv every --log-every steps), what it ho
 factor's MIC with it, eq. 13, and each of its latents' MI with each factor over the factor's
 entropy) and the reconstruction loss. Per run (arm): how many models have the group open,
 compared between arms with Fisher's exact test; the shape MIC of the open and the closed
-models; group 1's KL and its spread, compared with stats.spread_p (issue 26, T5).
+models; group 1's KL and its spread, compared with stats.spread_p (docs/routing.md states the test).
 
 Shapes: T models (trials) of an arm, R log rows, G groups, Z latent, K factors.
 """
@@ -55,43 +55,70 @@ def status_changes(steps, kl):
 
 
 def model_rows(run_dir):
-    """One dict per model of a scored run, and the run's training KL curves: (rows, (steps
-    (R,), [(R, G)] per model)). A row: its arm's label, seed, and per group g (1-based) kl_g,
-    open_g, first_open_g, last_change_g, changes_g, mic_<factor>_g; mi_<factor>_z<d> (MI over
-    the factor's entropy); open_groups; rec."""
+    """One dict per model of a scored run, with its training KL curve: [(row, (steps (R,),
+    KL (R, G)))]. A row: its arm's key and label, seed, step, and per group g (1-based):
+    kl_g (test), open_g (test KL over the line), last_open_g (the last training row over
+    it), first_open_g, last_change_g, changes_g (training), mic_<factor>_g; mi_<factor>_z<d>
+    (MI over the factor's entropy); open_groups; rec."""
     records, protocol = load(run_dir)
     factors = protocol["factors"]
     log_rows = read_log(os.path.join(run_dir, LOG))
-    rows, kls = [], []
+    out = []
     for r in records:
         groups = tuple(r["groups"])
-        label = config_label(*config_key(r))
-        kl_test = footprint(r)["kl"]                                          # (G,)
         steps, kl_train = kl_curve(log_rows, r["index"], groups)              # (R,), (R, G)
-        row = {"arm": label, "seed": r["seed"], "step": r["step"],
+        if not len(steps):
+            raise ValueError(f"{run_dir}: no {LOG} rows of model {r['index']}; give the run "
+                             "directory train.py wrote (its log.csv beside evaluate.py's "
+                             "metrics.json)")
+        kl_test = footprint(r)["kl"]                                          # (G,)
+        row = {"key": config_key(r) + (r["step"],), "arm": config_label(*config_key(r)),
+               "seed": r["seed"], "step": r["step"],
                "open_groups": int((kl_test > OPEN_NATS).sum()), "rec": r["rec_loss_full"]}
         for g in range(len(groups)):
             first, last, changes = status_changes(steps, kl_train[:, g])
             row.update({f"kl_{g + 1}": kl_test[g], f"open_{g + 1}": bool(kl_test[g] > OPEN_NATS),
+                        f"last_open_{g + 1}": bool(kl_train[-1, g] > OPEN_NATS),
                         f"first_open_{g + 1}": first, f"last_change_{g + 1}": last,
                         f"changes_{g + 1}": changes})
             row.update({f"mic_{f}_{g + 1}": r["mic_groups"][g][k] for k, f in enumerate(factors)})
         mi = numpy.asarray(r["mi"]) / numpy.asarray(r["entropy"])             # (Z, K)
         row.update({f"mi_{f}_z{d + 1}": mi[d, k] for d in range(len(mi))
                     for k, f in enumerate(factors)})
-        rows.append(row)
-        kls.append(kl_train)
-    return rows, (steps, kls)
+        out.append((row, (steps, kl_train)))
+    return out, factors
+
+
+def by_arm(run_dirs):
+    """[(rows, curves)] of every configuration (arm) in the runs, as Table 1 counts them (its
+    settings and its steps), in order of first appearance: a run that trained several β is
+    several arms, and runs of one configuration and length are one. Same label, other
+    lengths: the label says the steps."""
+    arms, factors = {}, None
+    for run_dir in run_dirs:
+        models, factors = model_rows(run_dir)
+        for row, curve in models:
+            rows, curves = arms.setdefault(row["key"], ([], []))
+            rows.append(row)
+            curves.append(curve)
+    labels = [rows[0]["arm"] for rows, _ in arms.values()]
+    for rows, _ in arms.values():
+        if labels.count(rows[0]["arm"]) > 1:
+            for row in rows:
+                row["arm"] += f" ({row['step']} steps)"
+    return list(arms.values()), factors
 
 
 def arm_summary(rows, g):
     """What an arm's T models say about group g (1-based): counts, steps, shape, group 1."""
     opened = [r for r in rows if r[f"open_{g}"]]
     closed = [r for r in rows if not r[f"open_{g}"]]
-    since = [r[f"last_change_{g}"] for r in opened]            # open from then to the end
+    since = [r[f"last_change_{g}"] for r in rows if r[f"last_open_{g}"]]   # over to the end
     return {"arm": rows[0]["arm"], "models": len(rows), "open": len(opened),
             "ever": sum(r[f"first_open_{g}"] is not None for r in rows),
+            "disagree": sum(r[f"open_{g}"] != r[f"last_open_{g}"] for r in rows),
             "open_since": since, "last_change": max((r[f"last_change_{g}"] or 0) for r in rows),
+            "steps": max(r["step"] for r in rows),
             "shape_open": [r[f"mic_shape_{g}"] for r in opened],
             "shape_closed": [r[f"mic_shape_{g}"] for r in closed],
             "rec_open": [r["rec"] for r in opened], "rec_closed": [r["rec"] for r in closed],
@@ -102,56 +129,43 @@ def _mean(values, digits=2):
     return f"{numpy.mean(values):.{digits}f}" if len(values) else "—"
 
 
-def report_markdown(arms, g, steps_shown):
+def report_markdown(arms, g):
     """The report: per arm, group g's opening and group 1's spread; then every pair of arms."""
     summaries = [arm_summary(rows, g) for rows in arms]
     lines = [f"# Group {g}: open at the end, when, and what it holds", "",
              f"Open: the group's KL on the test images is over {OPEN_NATS:g} nat. Ever over: "
              f"its training KL (log.csv) went over {OPEN_NATS:g} nat at some logged step. Open "
-             "since: the logged step from which an open group stayed over the line to the end. "
-             "Latest change: the last logged step at which any model's group crossed the line "
-             "(either way). Shape MIC: eq. 13 of shape with the group (positive: more of shape's "
-             "information there than in the other groups).", "",
+             "since: the logged step from which a group over the line in the last training "
+             "rows stayed over it. Latest change: the last logged step at which any model's "
+             "group crossed the line (either way). Test ≠ training: models whose test KL and "
+             "last training rows fall on opposite sides of the line. Shape MIC: eq. 13 of "
+             "shape with the group (positive: more of shape's information there than in the "
+             "other groups).", "",
              "| arm | models | open at the end | ever over | open since (median, range) "
-             "| latest change | shape MIC, open / closed | reconstruction, open / closed "
-             "| group 1 KL (mean ± sd) | its mean abs. deviation |",
-             "|---|---:|---:|---:|---|---:|---|---|---:|---:|"]
+             "| latest change | test ≠ training | shape MIC, open / closed | reconstruction, "
+             "open / closed | group 1 KL (mean ± sd) |",
+             "|---|---:|---:|---:|---|---:|---:|---|---|---:|"]
     for s in summaries:
-        first = (f"{int(numpy.median(s['open_since']))} ({min(s['open_since'])}–"
+        since = (f"{int(numpy.median(s['open_since']))} ({min(s['open_since'])}–"
                  f"{max(s['open_since'])})" if s["open_since"] else "—")
-        mad = numpy.abs(s["kl_1"] - numpy.median(s["kl_1"])).mean()
-        lines.append(f"| {s['arm']} | {s['models']} | {s['open']} | {s['ever']} | {first} | "
-                     f"{s['last_change'] or '—'} of {steps_shown} | {_mean(s['shape_open'])} / "
-                     f"{_mean(s['shape_closed'])} | {_mean(s['rec_open'], 1)} / "
-                     f"{_mean(s['rec_closed'], 1)} | {s['kl_1'].mean():.2f} ± "
-                     f"{s['kl_1'].std(ddof=1):.2f} | {mad:.2f} |")
+        lines.append(f"| {s['arm']} | {s['models']} | {s['open']} | {s['ever']} | {since} | "
+                     f"{s['last_change'] or '—'} of {s['steps']} | {s['disagree']} | "
+                     f"{_mean(s['shape_open'])} / {_mean(s['shape_closed'])} | "
+                     f"{_mean(s['rec_open'], 1)} / {_mean(s['rec_closed'], 1)} | "
+                     f"{s['kl_1'].mean():.2f} ± {s['kl_1'].std(ddof=1):.2f} |")
     lines += ["", "| arm A | arm B | open: A / B | Fisher p | group 1 KL spread: A / B | "
               "spread p |", "|---|---|---:|---:|---:|---:|"]
     for i, a in enumerate(summaries):
         for b in summaries[i + 1:]:
             mad_a, mad_b, p = spread_p(a["kl_1"], b["kl_1"])
+            fisher = fisher_exact(a["open"], a["models"], b["open"], b["models"])
             lines.append(f"| {a['arm']} | {b['arm']} | {a['open']}/{a['models']} / "
-                         f"{b['open']}/{b['models']} | "
-                         f"{p_text(fisher_exact(a['open'], a['models'], b['open'], b['models']))}"
-                         f" | {mad_a:.2f} / {mad_b:.2f} | {p_text(p)} |")
+                         f"{b['open']}/{b['models']} | {p_text(fisher)} | {mad_a:.2f} / "
+                         f"{mad_b:.2f} | {p_text(p)} |")
     lines += ["", "Fisher p: two-sided exact test of the two opening rates. Spread: each "
               "model's |group 1 KL − its arm's median|, averaged; spread p: permutation test "
               "of those deviations (stats.spread_p).", ""]
     return "\n".join(lines)
-
-
-def by_arm(run_dirs):
-    """[(rows, (steps, kls))] of every configuration (arm) in the runs, in order of first
-    appearance: a run that trained several β is several arms, and runs of one configuration
-    (e.g. a run and its continuation elsewhere) are one."""
-    arms = {}
-    for run_dir in run_dirs:
-        rows, (steps, kls) = model_rows(run_dir)
-        for row, kl in zip(rows, kls):
-            arm = arms.setdefault(row["arm"], ([], (steps, [])))
-            arm[0].append(row)
-            arm[1][1].append(kl)
-    return list(arms.values())
 
 
 def top_latents(rows, factors):
@@ -184,9 +198,11 @@ def where_factors_sit(arms, factors):
     return "\n".join(lines + [""])
 
 
-def write_opening_report(run_dirs, out_dir, g=None):
-    """opening.md, opening.csv (a row per model) and opening.png in out_dir."""
-    loaded = by_arm(run_dirs)
+def opening_report(run_dirs, g=None):
+    """Everything the report holds, read and computed before a file is written: (g, markdown,
+    csv rows, arms, curves). ValueError when the runs have no group g; OSError, KeyError
+    when a run cannot be read."""
+    loaded, factors = by_arm(run_dirs)
     arms = [rows for rows, _ in loaded]
     curves = [curve for _, curve in loaded]
     fewest = min(sum(k.startswith("open_") and k != "open_groups" for k in rows[0])
@@ -194,14 +210,19 @@ def write_opening_report(run_dirs, out_dir, g=None):
     if g is not None and not 1 <= g <= fewest:
         raise ValueError(f"--group {g}: the runs have groups 1 to {fewest}")
     g = g or fewest                                                          # the last
-    factors = [k[4:-2] for k in arms[0][0] if k.startswith("mic_") and k.endswith("_1")]
+    markdown = report_markdown(arms, g) + where_factors_sit(arms, factors)
+    csv_rows = [{k: v for k, v in r.items() if k != "key"} for rows in arms for r in rows]
+    return g, markdown, csv_rows, arms, curves
+
+
+def write_opening_report(report, out_dir):
+    """opening.md, opening.csv (a row per model) and opening.png in out_dir."""
+    g, markdown, csv_rows, arms, curves = report
     os.makedirs(out_dir, exist_ok=True)
-    steps_shown = max(int(steps[-1]) for steps, _ in curves)
     with open(os.path.join(out_dir, "opening.md"), "w") as f:
-        f.write(report_markdown(arms, g, steps_shown) + where_factors_sit(arms, factors))
-    write_csv(os.path.join(out_dir, "opening.csv"), [r for rows in arms for r in rows])
+        f.write(markdown)
+    write_csv(os.path.join(out_dir, "opening.csv"), csv_rows)
     opening_figure(arms, curves, g, OPEN_NATS, os.path.join(out_dir, "opening.png"))
-    return g
 
 
 def main(argv=None):
@@ -214,15 +235,22 @@ def main(argv=None):
                    "default: the last)")
     a = p.parse_args(argv)
     try:
-        g = write_opening_report(a.runs, a.report, a.group)
-    except (OSError, KeyError) as err:
-        print(f"opening: error: cannot read a scored run ({err}); give run directories with "
-              "the metrics.json of evaluate.py and the log.csv of train.py", file=sys.stderr)
+        report = opening_report(a.runs, a.group)
+    except (OSError, KeyError, TypeError, IndexError) as err:
+        print(f"opening: error: cannot read a scored run ({type(err).__name__}: {err}); give "
+              "run directories with the metrics.json of evaluate.py and the log.csv of "
+              "train.py", file=sys.stderr)
         return 2
     except ValueError as err:
         print(f"opening: error: {err}", file=sys.stderr)
         return 2
-    print(f"group {g}: {os.path.join(a.report, 'opening.md')}")
+    try:
+        write_opening_report(report, a.report)
+    except OSError as err:
+        print(f"opening: error: cannot write --report {a.report} ({err}); choose a folder "
+              "that can be written", file=sys.stderr)
+        return 1
+    print(f"group {report[0]}: {os.path.join(a.report, 'opening.md')}")
     return 0
 
 

@@ -119,26 +119,30 @@ def mi_heatmaps(configs, factor_names, path):
 def opening_figure(arms, curves, g, open_nats, path):
     """opening.py's figure. Per arm (a column): each model's training KL of group g against
     steps (orange: open at the end), and how many of its groups are over `open_nats`. arms:
-    [rows] (opening.model_rows), curves: [(steps (R,), [(R, G)] per model)]."""
+    [rows] (opening.model_rows), curves: [[(steps (R,), KL (R, G)) per model]]."""
     fig, axes = plt.subplots(2, len(arms), figsize=(4.2 * len(arms), 6.4), sharex=True,
                              sharey="row", squeeze=False)
-    for j, (rows, (steps, kls)) in enumerate(zip(arms, curves)):
+    for j, (rows, models) in enumerate(zip(arms, curves)):
         top, bottom = axes[0, j], axes[1, j]
-        for row, kl in zip(rows, kls):                                        # kl (R, G)
+        later = []
+        for row, (steps, kl) in zip(rows, models):                        # (R,), (R, G)
             colour = "tab:orange" if row[f"open_{g}"] else "0.55"
             top.plot(steps, kl[:, g - 1], color=colour, lw=0.8, alpha=0.8)
+            later.append(kl[steps > steps[-1] / 10, g - 1])
         top.axhline(open_nats, color="k", ls="--", lw=0.8)
-        later = numpy.concatenate([kl[steps > steps[-1] / 10, g - 1] for kl in kls])
-        top.set_ylim(-0.1, max(3.0, 1.15 * later.max()))      # the start's transient runs off
+        top.set_ylim(-0.1, max(3.0, 1.15 * numpy.concatenate(later).max()))  # past the start
         top.set_title(f"{rows[0]['arm']}\n{sum(r[f'open_{g}'] for r in rows)} of {len(rows)} "
                       f"open at the end", fontsize=9)
-        counts = numpy.array([(kl > open_nats).sum(axis=1) for kl in kls])  # (T, R)
-        jitter = numpy.random.default_rng(0).uniform(-0.1, 0.1, len(counts))  # (T,)
-        for c, dy in zip(counts, jitter):          # lines apart, where many lie on one count
+        counts = [(kl > open_nats).sum(axis=1) for _, kl in models]          # T x (R,)
+        offsets = numpy.linspace(-0.1, 0.1, len(models))                      # (T,)
+        for (steps, _), c, dy in zip(models, counts, offsets):  # apart where counts agree
             bottom.plot(steps, c + dy, color="0.55", lw=0.6, alpha=0.6)
-        bottom.plot(steps, counts.mean(axis=0), color="tab:blue", lw=2, label="mean")
+        if len({len(steps) for steps, _ in models}) == 1:                     # a common grid
+            bottom.plot(models[0][0], numpy.mean(counts, axis=0), color="tab:blue", lw=2,
+                        label="mean")
         bottom.set_xlabel("training step")
     axes[0, 0].set_ylabel(f"training KL of group {g} (nats)")
     axes[1, 0].set_ylabel(f"groups over {open_nats:g} nat")
-    axes[1, 0].legend(fontsize=8)
+    if axes[1, 0].get_legend_handles_labels()[0]:
+        axes[1, 0].legend(fontsize=8)
     save_figure(fig, path)

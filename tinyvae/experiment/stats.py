@@ -22,13 +22,14 @@ TIE = 1e-9            # differences equal up to rounding count as "at least as l
 EXACT_SPLITS = 200_000   # up to this many splits p is exact (10 against 10: 184,756)
 MONTE_CARLO = 100_000    # else this many random splits: p = (1 + hits) / (1 + MONTE_CARLO)
 RESAMPLES = 10_000       # bootstrap resamples
-SEED = 0                 # every random draw here comes from default_rng(SEED): reproducible
+SEED = 0                 # the default generator, default_rng(SEED): reproducible reports
 
 
-def permutation_p(a, b):
+def permutation_p(a, b, rng=None):
     """Two-sided permutation p-value of mean(a) - mean(b): the share of splits of the pooled
     trials into groups of len(a) and len(b) whose difference is at least as large in absolute
-    value. Exact (the observed split is one of them, so p >= 1 / C) up to EXACT_SPLITS splits."""
+    value. Exact (the observed split is one of them, so p >= 1 / C) up to EXACT_SPLITS splits;
+    beyond, MONTE_CARLO splits drawn by `rng` (default: default_rng(SEED))."""
     a, b = numpy.asarray(a, dtype=float), numpy.asarray(b, dtype=float)   # (Ta,), (Tb,)
     pooled = numpy.concatenate([a, b])                                    # (T,)
     observed = abs(a.mean() - b.mean())
@@ -38,7 +39,7 @@ def permutation_p(a, b):
         in_a = numpy.zeros((len(picks), len(pooled)), dtype=bool)        # (C, T)
         numpy.put_along_axis(in_a, picks, True, axis=1)
     else:
-        rng = numpy.random.default_rng(SEED)
+        rng = numpy.random.default_rng(SEED) if rng is None else rng
         in_a = rng.random((MONTE_CARLO, len(pooled))).argsort(axis=1) < len(a)   # (R, T)
     mean_a = (in_a * pooled).sum(axis=1) / len(a)                         # (C,) or (R,)
     mean_b = (~in_a * pooled).sum(axis=1) / len(b)
@@ -46,9 +47,10 @@ def permutation_p(a, b):
     return hits / len(in_a) if exact else (1 + hits) / (1 + MONTE_CARLO)
 
 
-def bootstrap_interval(statistic, arms, level=0.95):
-    """Percentile interval of statistic(*arms) with each arm (T_i,) resampled on its own."""
-    rng = numpy.random.default_rng(SEED)
+def bootstrap_interval(statistic, arms, level=0.95, rng=None):
+    """Percentile interval of statistic(*arms) with each arm (T_i,) resampled on its own,
+    RESAMPLES times, by `rng` (default: default_rng(SEED))."""
+    rng = numpy.random.default_rng(SEED) if rng is None else rng
     arms = [numpy.asarray(x, dtype=float) for x in arms]
     draws = [x[rng.integers(0, len(x), (RESAMPLES, len(x)))] for x in arms]   # (R, T_i) each
     values = numpy.array([statistic(*(d[r] for d in draws)) for r in range(RESAMPLES)])  # (R,)
@@ -97,8 +99,8 @@ def fisher_exact(k_a, n_a, k_b, n_b):
 
 def spread_p(a, b):
     """Is one arm more spread than the other? (mean absolute deviation of a, of b, p): each
-    trial's |x - median of its arm|, then the permutation test of their means. Stated before
-    the runs (issue 26, T5); two-sided."""
+    trial's |x - median of its arm|, then the permutation test of their means; two-sided.
+    docs/routing.md states it as it was chosen, before the runs it was applied to."""
     da = numpy.abs(numpy.asarray(a, float) - numpy.median(a))             # (Ta,)
     db = numpy.abs(numpy.asarray(b, float) - numpy.median(b))             # (Tb,)
     return float(da.mean()), float(db.mean()), permutation_p(da, db)
