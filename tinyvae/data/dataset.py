@@ -179,7 +179,11 @@ class BatchSampler:
 
 def show(dataset, out):
     """PNG grid: a row per (shape, scale), a column per 4th orientation, sprite centred."""
-    from ..experiment.plotting import plt, save_figure   # only here: the grid is the one figure
+    # Set up here, not imported from experiment/plotting.py: data/ is read before the
+    # machinery, and imports nothing of it. Agg draws to files without a display.
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     shape, scale, orient = numpy.meshgrid(range(3), range(6), range(0, 40, 4), indexing="ij")
     centre = numpy.full(shape.shape, 16)                                      # (3, 6, 10)
     classes = numpy.stack([shape, scale, orient, centre, centre], axis=-1)   # (3, 6, 10, K)
@@ -197,7 +201,8 @@ def show(dataset, out):
                    for s in numpy.linspace(0.5, 1, 6)])
     ax.set_title(f"dSprites ({dataset.source}): shape and scale by row, orientation by column, "
                  "posX = posY = 16", fontsize=10)
-    save_figure(fig, out, dpi=80)
+    fig.savefig(out, dpi=80, bbox_inches="tight")
+    plt.close(fig)                  # pyplot keeps every figure it made until it is closed
     print(f"wrote {out}")
 
 
