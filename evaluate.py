@@ -26,7 +26,8 @@ from tinyvae.backend import BackendError, get_xp
 from tinyvae.data.dataset import TEST_SIZE, DataError
 from tinyvae.experiment.checkpoint import load_run
 from tinyvae.experiment.curves import write_curves
-from tinyvae.experiment.evaluation import FixedTestSets, make_protocol, score_models
+from tinyvae.experiment.evaluation import (BATCH, BINS, FixedTestSets, make_protocol,
+                                           score_models)
 from tinyvae.experiment.files import CHECKPOINT, CONFIG, METRICS, RunError, read_json, write_json
 from tinyvae.experiment.records import committed_records, plain, score_snapshots
 from tinyvae.experiment.runs import Progress, progress
@@ -46,9 +47,9 @@ def parse_args(argv):
                    "one without its checkpoint but with a metrics.json (a committed run's "
                    "small files) adds those records as they are")
     p.add_argument("--report", default="report", help="folder for the table and figures")
-    p.add_argument("--bins", type=int, default=20, help="equal-width bins per latent "
+    p.add_argument("--bins", type=int, default=BINS, help="equal-width bins per latent "
                    "dimension for the MI estimate (the paper's 20)")
-    p.add_argument("--batch-size", type=int, default=1000, help="test images per pass (all "
+    p.add_argument("--batch-size", type=int, default=BATCH, help="test images per pass (all "
                    "models of a run at once)")
     p.add_argument("--data", default=None, help="evaluate on this dSprites .npz, or "
                    "'renderer', instead of the data each run was trained on")

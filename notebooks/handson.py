@@ -35,8 +35,9 @@
 # `notebooks/handson.py` is the same cells as plain text (jupytext's percent format), which is
 # what a diff shows. After editing either, `jupytext --sync notebooks/handson.ipynb` updates
 # the other. `tests/test_notebook.py` checks that the two hold the same cells and runs the
-# notebook on the CPU with `TINYVAE_NOTEBOOK_QUICK=1`, which trains for a few dozen steps
-# instead of thousands (the cell that trains says where).
+# notebook (on CuPy where it can run, as you would, else on NumPy) with
+# `TINYVAE_NOTEBOOK_QUICK=1`, which trains for a few dozen steps instead of thousands (the
+# cell that trains says where).
 
 # %%
 import glob
@@ -259,7 +260,11 @@ print(f"{STEPS} steps of {2 * M} models in {time.perf_counter() - start:.0f} s")
 # %% [markdown]
 # Each group's KL (nats per image, averaged over every `LOG_EVERY` steps' batches) for both
 # routings: the KL is what a group carries. Where the routing acts, z_1 carries less under it:
-# to first order it weights z_1's KL twice (docs/routing.md).
+# under the routing z_1's outputs answer to one reconstruction term against its KL, without it
+# to two (L_rec,1 and L_rec,2). Counting terms, the routing acts like the plain gradient with
+# z_1's KL weighted twice. The multiplier a run really has, c_1, is smaller where z_2 holds
+# something of its own: train.py measures it over each log interval and logs it as `c_1` in
+# log.csv, and docs/routing.md discusses it.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)

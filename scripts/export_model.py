@@ -6,14 +6,14 @@
 --list prints each model's seed and the KL of each group at its last log row, to choose one.
 The export writes NAME/config.json (that model alone), NAME/params.npz (its parameters,
 float16 unless --dtype float32) and NAME/metrics.json (its scores, computed from the stored
-parameters on --test-size fixed test images); `load_run("results/models/NAME")` loads it and
-tests/test_export.py scores it again. The format: tinyvae/experiment/export.py.
+parameters on --test-size fixed test images, of the data the run was trained on); one that
+fails leaves nothing. `load_run("results/models/NAME")` loads it and tests/test_export.py
+scores it again. The format: tinyvae/experiment/export.py.
 """
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
 import sys
 
-from tinyvae.data.dataset import DataError
 from tinyvae.experiment.export import DTYPES, TEST_SIZE, export_model, models_of_run
 from tinyvae.experiment.files import RunError
 
@@ -48,7 +48,7 @@ def main(argv=None):
             return 0
         protocol, record = export_model(a.run, a.model, a.out, a.dtype, a.test_size,
                                         a.allow_unfinished)
-    except (RunError, DataError, OSError) as err:
+    except (RunError, OSError) as err:      # a missing data file is a RunError (export.py)
         print(f"export_model.py: error: {err}", file=sys.stderr)
         return 2
     except KeyError as err:

@@ -19,9 +19,12 @@ import numpy
 import pytest
 
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
+from tinyvae.data.dataset import open_dataset, test_split
+from tinyvae.experiment.evaluation import FixedTestSets, score_models
 from tinyvae.experiment.export import METRICS, export_model, models_of_run, rescore
 from tinyvae.experiment.checkpoint import load_checkpoint, load_run
 from tinyvae.experiment.files import PARAMS, RunError
+from tinyvae.experiment.records import plain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "export_model.py")
@@ -59,12 +62,28 @@ def export_here(capsys, monkeypatch, *args):
     return stop.value.code, out, err
 
 
+def scored_by_hand(model, m, n_images):
+    """The test KL per latent (Z,) and L_rec (BCE summed over pixels, decoded from the means)
+    of model `m` on `n_images` of the fixed test images evenly spaced, computed here from the
+    model's encoder and decoder alone: not through evaluation.py."""
+    test, _ = test_split()                                                  # (10000,)
+    pick = test[numpy.linspace(0, len(test) - 1, n_images).round().astype(int)]   # (N,)
+    x = open_dataset().images(numpy.broadcast_to(pick, (model.models, n_images)),
+                              numpy, numpy.float32).astype(numpy.float64)        # (M, N, P)
+    mu, logvar = (a.astype(numpy.float64) for a in model.encode(x))         # (M, N, Z) x2
+    logits = model.decode(mu).astype(numpy.float64)                         # (M, N, P)
+    bce = numpy.logaddexp(0, logits) - x * logits                           # (M, N, P)
+    kl = 0.5 * (mu ** 2 + numpy.exp(logvar) - 1 - logvar)                   # (M, N, Z)
+    return kl[m].mean(axis=0), bce[m].sum(axis=1).mean()
+
+
 def test_an_exported_model_is_the_run_s_model_and_scores_as_at_its_export(run, tmp_path):
     out = tmp_path / "seed5"
     code, printed, errors = export(run, "--model", 1, "--out", out, "--test-size", 300)
     assert code == 0, errors
     assert printed.startswith(f"{out}: model 1 of {run} (seed 5, step 20), float16; on "
                                   "300 test images: MIG ")
+    assert sorted(os.listdir(tmp_path)) == ["seed5"]          # nothing of the build is left
     config, model, state = load_run(out)
     assert (config["model_seeds"], model.models, model.seeds, state["step"]) == ([5], 1, [5], 20)
     assert config["exported"] == {"run": str(run), "model": 1, "step": 20,
@@ -76,11 +95,34 @@ def test_an_exported_model_is_the_run_s_model_and_scores_as_at_its_export(run, t
         assert numpy.array_equal(p, trained["param/" + name][1:2].astype(numpy.float16))
     with open(out / METRICS) as f:
         committed = json.load(f)
-    protocol, records = rescore(out)
-    assert protocol["n_images"] == 300 and committed["protocol"]["n_images"] == 300
     record, = committed["models"]
+    assert committed["protocol"]["n_images"] == 300 and committed["protocol"]["bins"] == 20
     assert (record["seed"], record["step"], record["index"]) == (5, 20, 0)
-    assert json.loads(json.dumps(records[0], default=lambda a: a.tolist())) == record
+    # Scored apart from the export: the run's own two models, their parameters rounded to
+    # float16 as the export stores them, once through evaluation.py as evaluate.py scores a
+    # run, once by hand from the encoder and decoder. Model 1 must score as the export says.
+    config_run, both, _ = load_run(run)
+    for p in both.params.values():
+        p[...] = p.astype(numpy.float16)
+    test = FixedTestSets(size=300).of(config_run)
+    apart = plain(score_models(both, config_run, 20, test, 1000, 20)[1])
+    assert (apart["seed"], apart["step"]) == (5, 20)
+    for key in ("groups", "routing", "active_dims"):
+        assert apart[key] == record[key], key
+    for key in ("rec_loss_full", "rec_loss_prefix", "kl_per_dim"):
+        numpy.testing.assert_allclose(record[key], apart[key], rtol=LOSS_RTOL, err_msg=key)
+    for key in ("mig", "gaps", "mi", "mic_groups", "mic_first3"):
+        numpy.testing.assert_allclose(record[key], apart[key], rtol=0, atol=MI_ATOL,
+                                      err_msg=key)
+    # The same encoder and decoder outputs, the losses summed here in float64: they agree to
+    # about 1e-9 of L_rec, so a scoring that decodes from anything but the means shows (this
+    # model is barely trained: decoding from 0.9 mu moves L_rec by 1e-5 of itself).
+    kl, rec = scored_by_hand(both, 1, 300)
+    numpy.testing.assert_allclose(record["kl_per_dim"], kl, rtol=LOSS_RTOL)
+    numpy.testing.assert_allclose(record["rec_loss_full"], rec, rtol=1e-7)
+    # Scored again, the export gives what it wrote.
+    protocol, records = rescore(out)
+    assert protocol["n_images"] == 300 and plain(records[0]) == record
     # The other model of the run is another model: the export took model 1, not 0.
     _, other = export_model(str(run), 0, str(tmp_path / "seed4"), test_size=300)
     assert other["seed"] == 4 and other["rec_loss_full"] != record["rec_loss_full"]
@@ -118,6 +160,11 @@ def test_bad_requests_are_one_line_and_exit_2(run, tmp_path, capsys, monkeypatch
     (tmp_path / "full" / "x").write_text("")
     cases = [((run, "--model", 2, "--out", tmp_path / "a"), "holds models 0..1; --model 2"),
              ((run, "--model", 0, "--out", tmp_path / "full"), "exists and is not empty"),
+             ((run, "--model", 0, "--out", tmp_path / "full" / "x"),
+              f"--out {tmp_path / 'full' / 'x'}: {tmp_path / 'full' / 'x'} is a file, not a "
+              "directory; choose another --out"),
+             ((run, "--model", 0, "--out", tmp_path / "full" / "x" / "m"),
+              f"is a file, not a directory ({tmp_path / 'full' / 'x'} is in its way)"),
              ((tmp_path / "nowhere", "--model", 0, "--out", tmp_path / "b"), "cannot read"),
              ((tmp_path / "nowhere", "--list"), "cannot read"),
              ((run, "--model", 0), "give --model M and --out DIR"),
@@ -125,8 +172,31 @@ def test_bad_requests_are_one_line_and_exit_2(run, tmp_path, capsys, monkeypatch
     for args, says in cases:
         code, printed, errors = export_here(capsys, monkeypatch, *args)
         assert code == 2 and says in errors and printed == "", (args, errors)
+        # argparse's refusals come after its usage lines; the export's own are one line
         assert errors.strip().splitlines()[-1].startswith("export_model.py: error: ")
-    assert not (tmp_path / "a").exists() and not (tmp_path / "c").exists()
+    assert sorted(os.listdir(tmp_path)) == ["full"] and os.listdir(tmp_path / "full") == ["x"]
+
+
+def test_an_export_that_fails_while_scoring_leaves_nothing_and_says_what_to_do(
+        run, tmp_path, capsys, monkeypatch):
+    """The run's data file gone: the parameters are out, the scoring fails. Nothing of the
+    export stays (a directory it made on the way either), so the same command runs again once
+    the file is back; and the fix is this command's, which has no --data."""
+    gone = tmp_path / "dsprites.npz"
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    config = json.loads((run / "config.json").read_text())
+    (moved / "config.json").write_text(json.dumps({**config, "data": str(gone)}))
+    (moved / "checkpoint.npz").write_bytes((run / "checkpoint.npz").read_bytes())
+    for out in (tmp_path / "m", tmp_path / "new" / "deeper" / "m"):
+        code, printed, errors = export_here(capsys, monkeypatch, moved, "--model", 0,
+                                            "--out", out)
+        assert code == 2 and printed == "" and errors.count("\n") == 1, errors
+        assert errors.startswith(f"export_model.py: error: {gone}: no such file; an export is "
+                                 f"scored on the data its run was trained on ({moved}/"
+                                 'config.json, "data"): put that file back there'), errors
+        assert "--data" not in errors
+        assert sorted(os.listdir(tmp_path)) == ["moved"]
 
 
 def test_an_unfinished_run_is_exported_only_when_asked(run, tmp_path):

@@ -14,7 +14,7 @@ from tinyvae.experiment.compare import markdown
 from tinyvae.experiment.curves import curves_markdown, write_curves
 from tinyvae.experiment.configuration import config_key, config_label
 from tinyvae.experiment.table1 import write_report
-from tinyvae.experiment.trials import footprint, paper_values
+from tinyvae.experiment.trials import footprint, group_sums, paper_values
 
 FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
 PROTOCOL = {"bins": 20, "n_images": 100, "factors": FACTORS, "active_threshold_nats": 0.1}
@@ -41,6 +41,17 @@ def test_footprint_sums_each_groups_kl_and_counts_its_active_latents():
     numpy.testing.assert_allclose(fp["kl"], [4.0, 3.05, 2.2])
     assert fp["active"].tolist() == [1, 1, 2]           # 0.05 and 0.0 are under 0.1 nats
     assert fp["rec"].tolist() == [9.0, 8.0, 7.0]
+
+
+def test_group_sums_sums_the_last_axis_group_by_group():
+    values = numpy.arange(2 * 4 * 6, dtype=float).reshape(2, 4, 6)       # (2, 4, Z)
+    sums = group_sums(values, (1, 2, 3))                                 # (2, 4, G)
+    assert sums.shape == (2, 4, 3)
+    numpy.testing.assert_array_equal(sums, numpy.stack(
+        [values[..., 0], values[..., 1] + values[..., 2],
+         values[..., 3] + values[..., 4] + values[..., 5]], axis=-1))
+    with pytest.raises(ValueError, match="5 latents on their last axis, groups .3, 3. have 6"):
+        group_sums(values[..., :5], (3, 3))
 
 
 def test_configurations_differ_by_kl_scale_and_widths_and_say_so():

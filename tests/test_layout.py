@@ -1,7 +1,8 @@
 """The layout a reader relies on: tinyvae installs and imports from anywhere; its modules import
-one another without a cycle and without reaching for a neighbour's private names; the core
-(tinyvae/*.py) imports nothing of the machinery one folder down; nothing imports the two
-commands or edits sys.path to find the package. Imports are read from the modules' own
+one another without a cycle and without reaching for a neighbour's private names, and its
+folders import one another one way only; the core (tinyvae/*.py) imports nothing of the
+machinery one folder down; nothing imports the two commands or edits sys.path to find the
+package. Imports are read from the modules' own
 statements (ast), lazy ones inside functions included."""
 import ast
 import glob
@@ -69,23 +70,58 @@ def test_the_package_imports_from_outside_the_repository(tmp_path):
     assert where == os.path.join(PACKAGE, "__init__.py") and version
 
 
-def test_no_import_cycle():
-    edges = {name: {target for target, _ in found if target != name}
-             for name, found in graph().items()}
+def cycle(edges):
+    """One import cycle of the graph {name: {names it imports}} as a path, or None."""
     state = {}
 
     def visit(name, path):
         state[name] = "open"
         for target in sorted(edges[name]):
-            assert state.get(target) != "open", "import cycle: " + " -> ".join(
-                path[path.index(target):] + [target])
+            if state.get(target) == "open":
+                return path[path.index(target):] + [target]
             if target not in state:
-                visit(target, path + [target])
+                found = visit(target, path + [target])
+                if found:
+                    return found
         state[name] = "done"
+        return None
 
     for name in sorted(edges):
         if name not in state:
-            visit(name, [name])
+            found = visit(name, [name])
+            if found:
+                return found
+    return None
+
+
+def folder(path):
+    """The folder a module lies in, as a package name: tinyvae (the core), tinyvae.data, ..."""
+    inner = os.path.relpath(os.path.dirname(path), PACKAGE)
+    return "tinyvae" if inner == "." else "tinyvae." + inner.split(os.sep)[0]
+
+
+def test_no_import_cycle():
+    edges = {name: {target for target, _ in found if target != name}
+             for name, found in graph().items()}
+    found = cycle(edges)
+    assert found is None, "import cycle: " + " -> ".join(found)
+
+
+def test_the_folders_import_one_way():
+    """Modules can be free of cycles while their folders are not: a module of data importing
+    one of experiment, while experiment imports data, ties the two folders together, and data
+    no longer reads (or installs) without the machinery. Folder by folder, the imports go one
+    way: experiment may import data and metrics, metrics may import data, data neither."""
+    where = {name: folder(path) for name, path in modules().items()}
+    edges = {f: set() for f in where.values()}
+    for name, found in graph().items():
+        edges[where[name]] |= {where[target] for target, _ in found} - {where[name]}
+    found = cycle(edges)
+    assert found is None, "import cycle between folders: " + " -> ".join(found)
+    bad = [f"{name} imports {target}" for name, found in graph().items()
+           if where[name] in ("tinyvae.data", "tinyvae.metrics")
+           for target, _ in found if where[target] == "tinyvae.experiment"]
+    assert not bad, bad
 
 
 def test_no_module_imports_a_private_name_of_another():

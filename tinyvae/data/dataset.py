@@ -24,7 +24,13 @@ _FIX = ("fetch the original from github.com/deepmind/dsprites-dataset, or give n
 
 
 class DataError(ValueError):
-    """A dataset file is not what the loader expects; the message names file, defect and fix."""
+    """A dataset file is not what the loader expects. The message names the file, the defect
+    and the fix of a command that takes --data; `defect` is the message without that fix, for
+    a command whose fix is another (scripts/export_model.py scores on the run's own data)."""
+
+    def __init__(self, defect):
+        super().__init__(f"{defect}; {_FIX}")
+        self.defect = defect
 
 
 # ---------------------------------------------------------------- one interface, two sources
@@ -71,16 +77,16 @@ def open_dataset(path=None, factor_sizes=FACTOR_SIZES):
 def _read_npz(path):
     """imgs and latents_classes of the npz at path, loaded without unpickling anything."""
     if not os.path.isfile(path):
-        raise DataError(f"{path}: no such file; {_FIX}")
+        raise DataError(f"{path}: no such file")
     wanted = ("imgs", "latents_classes")
     try:
         with open(path, "rb") as f:
             head = f.read(4)
     except OSError as err:          # unreadable: bad input, not a failed write of the run
-        raise DataError(f"{path}: cannot read it ({err.strerror}); {_FIX}") from None
+        raise DataError(f"{path}: cannot read it ({err.strerror})") from None
     if head != b"PK\x03\x04":        # NumPy would try it as a pickle, and advise unpickling it
         raise DataError(f"{path}: not a dSprites .npz (an .npz is a zip archive, and this file "
-                        f"is not one: it begins {head!r}); {_FIX}")
+                        f"is not one: it begins {head!r})")
     try:
         with numpy.load(path, allow_pickle=False) as npz:
             found = sorted(npz.files)
@@ -89,10 +95,10 @@ def _read_npz(path):
         raise
     except Exception as err:  # numpy: "pickled data", zipfile: "bad CRC", ...: all unreadable
         raise DataError(f"{path}: not a readable .npz archive of plain arrays "
-                        f"({type(err).__name__}: {err}); {_FIX}") from None
+                        f"({type(err).__name__}: {err})") from None
     if len(arrays) < len(wanted):
         raise DataError(f"{path}: should hold arrays {list(wanted)} like dSprites' {REAL_FILE}, "
-                        f"found {found}; {_FIX}")
+                        f"found {found}")
     return arrays
 
 
@@ -101,7 +107,7 @@ def _check_grid(path, imgs, classes, sizes):
     n, K = int(numpy.prod(sizes)), len(sizes)
 
     def fail(what, expected, found):
-        raise DataError(f"{path}: {what} should be {expected}, found {found}; {_FIX}")
+        raise DataError(f"{path}: {what} should be {expected}, found {found}")
 
     if imgs.dtype != numpy.uint8 or imgs.shape != (n, IMAGE_SIZE, IMAGE_SIZE):
         fail("imgs", f"uint8 {(n, IMAGE_SIZE, IMAGE_SIZE)}", f"{imgs.dtype} {imgs.shape}")
@@ -173,7 +179,11 @@ class BatchSampler:
 
 def show(dataset, out):
     """PNG grid: a row per (shape, scale), a column per 4th orientation, sprite centred."""
-    from ..experiment.plotting import plt, save_figure   # only here: the grid is the one figure
+    # Set up here, not imported from experiment/plotting.py: data/ is read before the
+    # machinery, and imports nothing of it. Agg draws to files without a display.
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
     shape, scale, orient = numpy.meshgrid(range(3), range(6), range(0, 40, 4), indexing="ij")
     centre = numpy.full(shape.shape, 16)                                      # (3, 6, 10)
     classes = numpy.stack([shape, scale, orient, centre, centre], axis=-1)   # (3, 6, 10, K)
@@ -191,7 +201,8 @@ def show(dataset, out):
                    for s in numpy.linspace(0.5, 1, 6)])
     ax.set_title(f"dSprites ({dataset.source}): shape and scale by row, orientation by column, "
                  "posX = posY = 16", fontsize=10)
-    save_figure(fig, out, dpi=80)
+    fig.savefig(out, dpi=80, bbox_inches="tight")
+    plt.close(fig)                  # pyplot keeps every figure it made until it is closed
     print(f"wrote {out}")
 
 

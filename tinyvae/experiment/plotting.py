@@ -1,5 +1,5 @@
 """Matplotlib for figures written to files: pyplot on the Agg backend (no display is needed or
-assumed), set up here once for every module that draws.
+assumed), set up here once for every module of experiment/ that draws (data/ draws its own).
 
 Shapes: none.
 """

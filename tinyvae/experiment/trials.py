@@ -1,4 +1,5 @@
-"""A trial, one model's record of metrics.json (evaluate.py), as every report reads it: each
+"""A trial, one model's record of metrics.json (evaluate.py), as every report reads it: a
+per-latent quantity summed per group (group_sums, for records and log.csv rows alike), each
 group's footprint, the headline number of each score, the paper's Table 1 values for its
 configuration, one flat row of it, and every trial's row (trials.md, trials.csv).
 
@@ -6,7 +7,7 @@ A group's *footprint* (docs/routing.md): the test KL of its latents (nats; the i
 carries, eq. 5 summed over the group), how many of them are active, and each prefix's
 reconstruction loss L_rec,i (eq. 8-9).
 
-Shapes: T trials, G groups, Z latent, A active latents.
+Shapes: T trials, G groups, Z latent.
 """
 import csv
 
@@ -38,16 +39,26 @@ def paper_values(r):
     return PAPER.get((r["model"], groups, float(r["beta"])))
 
 
+def group_sums(values, groups):
+    """The sums of the last axis of `values` (..., Z) over each group's latents, (..., G);
+    `groups` holds the latents of each group, e.g. (3, 3)."""
+    values = numpy.asarray(values)                                       # (..., Z)
+    if values.shape[-1] != sum(groups):
+        raise ValueError(f"values have {values.shape[-1]} latents on their last axis, groups "
+                         f"{tuple(groups)} have {sum(groups)}")
+    ends = numpy.cumsum(groups)                                          # (G,)
+    return numpy.stack([values[..., e - g:e].sum(axis=-1)
+                        for g, e in zip(groups, ends)], axis=-1)         # (..., G)
+
+
 def footprint(r):
     """A model's footprint per group (G,) each: the test KL of the group's latents (nats),
     its active latents (those of the record's active_dims), and L_rec,i of each prefix."""
-    ends = numpy.cumsum(r["groups"])                                     # (G,)
-    starts = ends - numpy.asarray(r["groups"])                           # (G,)
-    kl = numpy.asarray(r["kl_per_dim"])                                  # (Z,)
-    active = numpy.asarray(r["active_dims"])                             # (A,)
-    return {"kl": numpy.array([kl[a:b].sum() for a, b in zip(starts, ends)]),
-            "active": numpy.array([((active >= a) & (active < b)).sum()
-                                   for a, b in zip(starts, ends)]),
+    kl = numpy.asarray(r["kl_per_dim"], dtype=float)                     # (Z,)
+    is_active = numpy.zeros(len(kl), dtype=int)                          # (Z,)
+    is_active[numpy.asarray(r["active_dims"], dtype=int)] = 1
+    return {"kl": group_sums(kl, r["groups"]),
+            "active": group_sums(is_active, r["groups"]),
             "rec": numpy.asarray(r["rec_loss_prefix"], dtype=float)}
 
 
