@@ -23,7 +23,7 @@ from .configuration import config_key, config_label
 from .files import LOG, read_log
 from .report_figures import opening_figure
 from .stats import fisher_exact, p_text, spread_p
-from .trials import footprint, write_csv
+from .trials import footprint, group_sums, write_csv
 
 OPEN_NATS = 1.0       # a group is open when its test KL is over this many nats
 
@@ -34,9 +34,7 @@ def kl_curve(log_rows, index, groups):
     steps = numpy.array([int(r["step"]) for r in rows])                       # (R,)
     kl_dim = numpy.array([[float(r[f"kl_z{d + 1}"]) for d in range(sum(groups))]
                           for r in rows]).reshape(len(rows), sum(groups))     # (R, Z)
-    ends = numpy.cumsum(groups)                                               # (G,)
-    return steps, numpy.stack([kl_dim[:, e - g:e].sum(axis=1)
-                               for g, e in zip(groups, ends)], axis=1)        # (R, G)
+    return steps, group_sums(kl_dim, groups)                                  # (R, G)
 
 
 def status_changes(steps, kl):
