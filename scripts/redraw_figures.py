@@ -1,5 +1,7 @@
 """Redraw the figures/ of finished runs from their checkpoint and log.csv with today's plotting
-code, without training: `python scripts/redraw_figures.py RUN_DIR [RUN_DIR ...]`.
+code, without training: `python scripts/redraw_figures.py RUN_DIR [RUN_DIR ...]`. A model
+exported from a run (results/models/NAME: params.npz, no log) gets its reconstructions and
+traversals.
 
 train.py draws a run's figures at each checkpoint; a run made before a change to the plots
 keeps the old drawings. The figures are a pure function of the checkpoint and the log, so
@@ -13,7 +15,7 @@ import numpy
 
 from tinyvae.data.dataset import DataError, open_dataset
 from tinyvae.experiment.checkpoint import load_weights
-from tinyvae.experiment.files import CONFIG, FIGURES, RunError, read_json
+from tinyvae.experiment.files import CHECKPOINT, CONFIG, FIGURES, PARAMS, RunError, read_json
 from tinyvae.experiment.trainer import Trainer
 from tinyvae.experiment.training_figures import draw_run_figures
 
@@ -22,7 +24,11 @@ def redraw(run_dir):
     config = read_json(os.path.join(run_dir, CONFIG))
     dataset = open_dataset(None if config["data"] == "renderer" else config["data"])
     trainer = Trainer(config, numpy, dataset)
-    load_weights(trainer.model, run_dir)
+    exported = os.path.join(run_dir, PARAMS)
+    if os.path.exists(exported) and not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        load_weights(trainer.model, run_dir, exported)
+    else:
+        load_weights(trainer.model, run_dir)
     draw_run_figures(run_dir, trainer)
 
 
@@ -35,7 +41,12 @@ def main(argv):
         try:
             redraw(run_dir)
             print(f"{run_dir}: figures redrawn in {os.path.join(run_dir, FIGURES)}")
-        except (RunError, DataError, KeyError) as err:
+        except DataError as err:     # this script has no --data: the run's own data is used
+            print(f"redraw_figures.py: skipping {run_dir}: {err.defect}; the figures are drawn "
+                  "from the data the run was trained on (its config.json, \"data\"): put "
+                  "that file back", file=sys.stderr)
+            status = 1
+        except (RunError, KeyError) as err:
             print(f"redraw_figures.py: skipping {run_dir}: {err}", file=sys.stderr)
             status = 1
     return status

@@ -22,3 +22,23 @@ def test_redrawn_figures_equal_the_ones_training_drew(tmp_path):
     assert "routing.png" in names and sorted(os.listdir(out / "figures")) == names
     for name in names:
         assert (out / "figures" / name).read_bytes() == (tmp_path / "trained" / name).read_bytes()
+
+
+def test_an_exported_model_gets_its_reconstructions_and_traversals(tmp_path):
+    """A model taken out of a run (params.npz, no checkpoint, no log) is drawn from its own
+    parameters; a run whose data file is gone is skipped in one line that asks for the file
+    (this script has no --data flag to give)."""
+    model = tmp_path / "exported"
+    shutil.copytree(os.path.join(ROOT, "tests", "fixtures", "exported-tiny"), model)
+    config = (model / "config.json").read_text()
+    lost = tmp_path / "lost"
+    shutil.copytree(model, lost)
+    (lost / "config.json").write_text(config.replace('"data": "renderer"',
+                                                     f'"data": "{tmp_path / "gone.npz"}"'))
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "redraw_figures.py"),
+                           str(model), str(lost)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 1 and sorted(os.listdir(model / "figures")) == [
+        "reconstructions_m0.png", "traversals_m0.png"]
+    assert proc.stderr.count("\n") == 1 and "--data" not in proc.stderr
+    assert "put that file back" in proc.stderr
