@@ -17,7 +17,7 @@ from tinyvae.data.dataset import DataError, open_dataset
 from tinyvae.experiment.checkpoint import load_weights
 from tinyvae.experiment.files import CHECKPOINT, CONFIG, FIGURES, PARAMS, RunError, read_json
 from tinyvae.experiment.trainer import Trainer
-from tinyvae.experiment.training_figures import draw_run_figures
+from tinyvae.experiment.training_figures import draw_run_figures, shape_reconstructions
 
 
 def redraw(run_dir):
@@ -27,6 +27,8 @@ def redraw(run_dir):
     exported = os.path.join(run_dir, PARAMS)
     if os.path.exists(exported) and not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
         load_weights(trainer.model, run_dir, exported)
+        shape_reconstructions(os.path.join(run_dir, FIGURES), trainer.model, dataset,
+                              trainer.test_idx, trainer.labels[0])
     else:
         load_weights(trainer.model, run_dir)
     draw_run_figures(run_dir, trainer)

@@ -39,6 +39,6 @@ def test_an_exported_model_gets_its_reconstructions_and_traversals(tmp_path):
                            str(model), str(lost)],
                           capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 1 and sorted(os.listdir(model / "figures")) == [
-        "reconstructions_m0.png", "traversals_m0.png"]
+        "reconstructions_m0.png", "shapes.png", "traversals_m0.png"]
     assert proc.stderr.count("\n") == 1 and "--data" not in proc.stderr
     assert "put that file back" in proc.stderr

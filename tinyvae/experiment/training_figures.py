@@ -74,6 +74,22 @@ def save_training_figures(fig_dir, model, x, kl_dim, log_rows, labels, shown=4):
     _routing_curves(os.path.join(fig_dir, "routing.png"), log_rows, labels, model.routing)
 
 
+def shape_reconstructions(fig_dir, model, dataset, test_idx, label, per_shape=4):
+    """shapes.png for one model: `per_shape` large test images of each shape (scale classes
+    4 and 5, where a shape shows) and their reconstructions from each group prefix: which
+    group carries what tells a square from an ellipse from a heart."""
+    factors = dataset.factors(test_idx)                                 # (N_test, K)
+    pick = numpy.concatenate([test_idx[(factors[:, 0] == s) & (factors[:, 1] >= 4)][:per_shape]
+                              for s in range(dataset.factor_sizes[0])])  # (N,)
+    x = dataset.images(pick[None, :], model.xp, model.dtype)            # (1, N, P)
+    recon = prefix_reconstructions(model, x)                            # (G, 1, N, P)
+    rows = [to_numpy(x[0]).astype(numpy.float64)] + list(recon[:, 0])
+    names = ["x"] + [f"from z_1..z_{i + 1}" if i else "from z_1" for i in range(len(recon))]
+    os.makedirs(fig_dir, exist_ok=True)
+    _grid(os.path.join(fig_dir, "shapes.png"), rows, names,
+          f"{label}: {per_shape} test images of each shape, reconstructed from each group prefix")
+
+
 def _grid(path, rows, names, title):
     """rows[r] is (C, P): one mosaic image with a thin grey gap between cells, drawn with a
     single imshow (one axes per cell would cost seconds per figure)."""
