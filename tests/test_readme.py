@@ -53,7 +53,7 @@ def held_files():
 
 def test_the_rules_match():
     """The README links and names its figures and tables; the docs pages exist and link."""
-    assert len(links("README.md")) >= 6 and len(named("README.md")) >= 2
+    assert len(links("README.md")) >= 6 and len(named("README.md")) >= 1
     assert {"docs/walkthrough.md", "docs/reproduction.md", "docs/speed.md"} <= set(PAGES)
     assert len(named("docs/reproduction.md")) >= 4
     assert "what-the-routing-does" in headings("docs/reproduction.md")
@@ -85,58 +85,35 @@ def test_every_anchor_a_page_links_is_a_heading(page):
     assert not bad, f"{page} links to headings that do not exist: {bad}"
 
 
-def line_count(path):
-    with open(os.path.join(ROOT, path)) as f:
-        return sum(1 for _ in f)
+def table_files(text):
+    """The files named in the first column of a markdown table's rows: `path` | ..."""
+    return re.findall(r"^\| `([^`]+)` \|", text, flags=re.M)
 
 
-def layout_tables():
-    """{"core": rows, "machinery": rows} of 'What is in the box': (path, lines) per counted row."""
-    box = read("README.md").split("## What is in the box\n")[1].split("\n## ")[0]
-    core, machinery = box.split("### The core, read these\n")[1].split("### The machinery\n")
-    row = re.compile(r"^\| `([^`]+)` \| (\d+) \|", flags=re.M)
-    return {"core": row.findall(core), "machinery": row.findall(machinery)}
-
-
-def roughly(stated, actual):
-    """A stated length still describes the file: within a tenth, or 10 lines for short ones.
-    It is a size to read by, not a checksum: a few lines more or less do not make it stale."""
-    return abs(stated - actual) <= max(10, actual / 10)
-
-
-def test_the_layout_table_gives_each_file_its_size():
-    """'What is in the box' gives each file's length and the package's: a count that no longer
-    describes the file (a module that doubled, or was split) is a page that drifted."""
-    tables = layout_tables()
-    assert len(tables["core"]) + len(tables["machinery"]) >= 15
-    for path, lines in tables["core"] + tables["machinery"]:
-        assert roughly(int(lines), line_count(path)), (
-            f"README's layout table: {path} has {line_count(path)} lines, the table says {lines}")
-    package = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in
-               glob.glob(os.path.join(ROOT, "tinyvae", "**", "*.py"), recursive=True)]
-    core = [p for p in package if p.count("/") == 1]
-    total, core_total = sum(map(line_count, package)), sum(map(line_count, core))
-    stated = re.search(r"`tinyvae/` is ([\d,]+) lines in all, of which the core is ([\d,]+) lines",
-                       " ".join(read("README.md").split()))
-    assert stated, "README's layout section no longer states the package's length"
-    assert roughly(int(stated[1].replace(",", "")), total), (total, stated[0])
-    assert roughly(int(stated[2].replace(",", "")), core_total), (core_total, stated[0])
-
-
-@pytest.mark.parametrize("stated, actual, ok", [(100, 105, True), (100, 120, False),
-                                                (50, 58, True), (50, 61, False)])
-def test_a_size_is_stale_when_it_no_longer_describes_the_file(stated, actual, ok):
-    assert roughly(stated, actual) is ok
-
-
-def test_the_layout_tables_hold_every_module_in_its_part():
-    """The core table lists the modules of tinyvae/ itself, the machinery table those one
-    folder down (package __init__.py files aside)."""
-    tables = layout_tables()
+def package_modules():
+    """tinyvae's modules, package __init__.py files aside: (core, one folder down)."""
     package = [os.path.relpath(p, ROOT).replace(os.sep, "/") for p in
                glob.glob(os.path.join(ROOT, "tinyvae", "**", "*.py"), recursive=True)
                if not p.endswith("__init__.py")]
-    assert sorted(p for p, _ in tables["core"]) == sorted(p for p in package
-                                                          if p.count("/") == 1)
-    assert (sorted(p for p, _ in tables["machinery"] if p.startswith("tinyvae/"))
-            == sorted(p for p in package if p.count("/") == 2))
+    return (sorted(p for p in package if p.count("/") == 1),
+            sorted(p for p in package if p.count("/") == 2))
+
+
+def test_the_layout_page_holds_every_module_in_its_part():
+    """docs/layout.md lists the modules of tinyvae/ itself under the core and those one folder
+    down under the machinery; a module added or moved without a line there fails here. No
+    line counts: a table of sizes is a page that drifts with every commit."""
+    page = read("docs/layout.md")
+    core, machinery = page.split("## The core, read these\n")[1].split("## The machinery\n")
+    want_core, want_machinery = package_modules()
+    assert sorted(table_files(core)) == want_core
+    assert sorted(p for p in table_files(machinery) if p.startswith("tinyvae/")) == want_machinery
+    for path in table_files(page):
+        assert os.path.exists(os.path.join(ROOT, path.rstrip("/"))), f"docs/layout.md: {path}"
+
+
+def test_the_readme_names_the_core_and_points_to_the_rest():
+    """The README's table is the core, all of it and nothing else; the rest is a link away."""
+    core = read("README.md").split("## The core, read these\n")[1].split("\n## ")[0]
+    assert sorted(table_files(core)) == package_modules()[0]
+    assert "(docs/layout.md)" in core
