@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# The second-group study (docs/routing.md): every run it trains and every report it writes,
+# in the order they were made. `bash scripts/second_group.sh [train|score|all]` from the
+# repository root, with the README's venv. Safe to run again: every train.py start is
+# `--resume auto`, so a finished run is skipped and a stopped one continues.
+#
+# Sizes, measured on the 2-core development machine with OPENBLAS_NUM_THREADS=1 and two runs
+# at a time: 256-wide networks cost about 30 ms per model and step with two groups, 55 ms
+# with six; T1's three arms take about 2 h each, the whole study about 9 h on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
+PY=${PYTHON:-.venv/bin/python}
+W="--encoder-hidden 256,256 --decoder-hidden 256,256,256 --lr 3e-4"
+G6="--groups 1,1,1,1,1,1 $W --beta 4 --seeds 5 --steps 8000 --snapshot-every 1000"
+train() { $PY train.py "$@" --no-progress --resume auto; }
+
+train_all() {
+    # T1: how often group 2 opens; groups (3, 3), beta 1, 20 seeds, three arms
+    train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --out runs/opening/g33-b1
+    train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --out runs/opening/g33-b1-none
+    train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
+    # the end state: seeds 0-2 of each arm to 20,000 steps (the same models as T1's: their
+    # first 10,000 steps are T1's, bit for bit)
+    train --groups 3,3 $W --seeds 3 --steps 20000 --snapshot-every 2000 --out runs/long/g33-b1
+    train --groups 3,3 $W --seeds 3 --steps 20000 --snapshot-every 2000 --routing none --out runs/long/g33-b1-none
+    train --groups 3,3 $W --seeds 3 --steps 20000 --snapshot-every 2000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
+    # T3: the plain gradient with the multiplier measured on the routed runs
+    train --groups 3,3 $W --seeds 10 --steps 10000 --snapshot-every 1000 --routing none \
+        --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
+    # T2: six groups of one at beta 4 to 8,000 steps
+    train $G6 --out runs/endstate/g6-b4
+    train $G6 --routing none --out runs/endstate/g6-b4-none
+    train $G6 --routing none --kl-scale 6,5,4,3,2,1 --out runs/endstate/g6-b4-none-kl6,5,4,3,2,1
+    train $G6 --routing none --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/endstate/g6-b4 --scale)" \
+        --out runs/endstate/g6-b4-none-klc
+    # T4: dose-response, beta 0.5, 2, 4, 5 seeds, 5,000 steps
+    train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --out runs/dose/g33
+    train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --routing none --out runs/dose/g33-none
+    train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --routing none --kl-scale 2,1 --out runs/dose/g33-none-kl2,1
+}
+
+OPENING="g33-b1 g33-b1-none g33-b1-none-kl2,1 g33-b1-none-klc"
+LONG="g33-b1 g33-b1-none g33-b1-none-kl2,1"
+ENDSTATE="g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc"
+DOSE="g33 g33-none g33-none-kl2,1"
+
+in_() { local where=$1; shift; for name in "$@"; do echo "$where/$name"; done; }
+
+score_all() {
+    # Each run's metrics.json (and curve.json where it has snapshots to score), its small
+    # files copied under results/, and the reports written from those copies.
+    local study names curves
+    for study in opening long endstate dose; do
+        case $study in
+            opening) names=$OPENING; curves= ;;
+            long) names=$LONG; curves=yes ;;
+            endstate) names=$ENDSTATE; curves=yes ;;
+            dose) names=$DOSE; curves= ;;
+        esac
+        # shellcheck disable=SC2046,SC2086
+        $PY evaluate.py $(in_ runs/$study $names) --scores mig,mic --no-progress --report runs/$study/report
+        [ -n "$curves" ] && $PY evaluate.py $(in_ runs/$study $names) --curves --scores mig,mic \
+            --no-progress --report runs/$study/report
+        for name in $names; do
+            mkdir -p results/$study/runs/$name
+            cp runs/$study/$name/{config.json,log.csv,metrics.json} results/$study/runs/$name/
+            [ -n "$curves" ] && cp runs/$study/$name/curve.json results/$study/runs/$name/
+            cp -r runs/$study/$name/figures results/$study/runs/$name/
+        done
+        $PY evaluate.py $(in_ results/$study/runs $names) --scores mig,mic --no-progress \
+            --report results/$study/report
+        [ -n "$curves" ] && $PY evaluate.py $(in_ results/$study/runs $names) --curves \
+            --scores mig,mic --no-progress --report results/$study/report
+        # group 2 of (3, 3); z3, the latent the routing closed at 2,000 steps, of six groups
+        $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) \
+            --group "$([ $study = endstate ] && echo 3 || echo 2)" --report results/$study/report
+    done
+}
+
+case "${1:-all}" in
+    train) train_all ;;
+    score) score_all ;;
+    all) train_all; score_all ;;
+    *) echo "usage: bash scripts/second_group.sh [train|score|all]" >&2; exit 2 ;;
+esac
