@@ -78,7 +78,15 @@ def test_the_report_counts_openings_and_tests_them(tmp_path, capsys):
     assert routed_row == ("| grouped, H=256 | 4 | 3 | 3 | 500 (500–500) | 500 of 1000 | 0 | "
                           "0.40 / -0.10 | 130.0 / 140.0 | 10.50 ± 1.29 |")
     # 3 of 4 against 1 of 4: Fisher's p = 34/70; group 1 alike in both: spread p = 1
-    assert "| 3/4 / 1/4 | 0.4857 | 1.00 / 1.00 | 1.0000 |" in text
+    pair = next(line for line in text.splitlines() if "| 3/4 / 1/4 |" in line)
+    cells = [c.strip() for c in pair.split("|")[4:-1]]
+    assert cells[1] == "0.4857" and cells[3:] == ["1.00 / 1.00", "1.0000"]
+    # 3 of 4 against 1 of 4 open: +0.50, its interval around it within [-1, 1]; group 1's
+    # KL the same in both arms: 0, and an interval of 0 (each arm resampled alone moves it)
+    share, low, high = (float(v) for v in cells[0].replace("[", "").replace("]", "")
+                        .replace(",", "").split())
+    assert share == 0.5 and -1 <= low < share < high <= 1
+    assert cells[2].startswith("+0.00 [")
     assert ("| grouped, H=256 | z4 3, z2 1 (0.31) | z1 4 (0.02) | z1 4 (0.02) | z1 4 (0.50) | "
             "z1 4 (0.50) |") in text                       # (3 * 0.4 + 0.03) / 4 = 0.31
     with open(tmp_path / "report" / "opening.csv", newline="") as f:

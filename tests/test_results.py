@@ -8,6 +8,7 @@ import os
 import pytest
 
 from tinyvae.experiment.curves import write_curves
+from tinyvae.experiment.opening import opening_report, write_opening_report
 from tinyvae.experiment.table1 import write_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -17,6 +18,8 @@ REPORTS = [("results/gpu/report", "results/gpu/runs/*/metrics.json", write_repor
            ("results/cpu/report", "results/cpu/runs/*/metrics.json", write_report,
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/study/report", "results/study/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/opening/report", "results/opening/runs/*/metrics.json", write_report,
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/curves", "results/curves/runs/*/curve.json", write_curves,
             ("curves.md", "curves.csv"))]
@@ -39,3 +42,15 @@ def test_a_committed_report_is_what_its_committed_runs_give(report, pattern, wri
         with open(os.path.join(ROOT, report, name)) as f:
             committed = f.read()
         assert (tmp_path / name).read_text() == committed, f"{report}/{name}"
+
+
+def test_the_committed_opening_report_is_what_its_committed_runs_give(tmp_path):
+    """results/opening/report/opening.md and .csv: group 2 of the second-group study, from
+    the committed runs' metrics.json and log.csv (the order of the arms is the script's)."""
+    runs = sorted(glob.glob(os.path.join(ROOT, "results/opening/runs/*")))
+    assert [os.path.basename(r) for r in runs][:2] == ["g33-b1", "g33-b1-none"]
+    write_opening_report(opening_report(runs, 2), tmp_path)
+    for name in ("opening.md", "opening.csv"):
+        with open(os.path.join(ROOT, "results/opening/report", name)) as f:
+            committed = f.read()
+        assert (tmp_path / name).read_text() == committed, name

@@ -7,8 +7,9 @@ end (metrics.json), when it first opened and when its status last changed (its t
 summed over the group's latents, in log.csv every --log-every steps), what it holds (each
 factor's MIC with it, eq. 13, and each of its latents' MI with each factor over the factor's
 entropy) and the reconstruction loss. Per run (arm): how many models have the group open,
-compared between arms with Fisher's exact test; the shape MIC of the open and the closed
-models; group 1's KL and its spread, compared with stats.spread_p (docs/routing.md states the test).
+compared between arms with Fisher's exact test and a bootstrap interval; the shape MIC of the
+open and the closed models; group 1's KL and its spread, compared with stats.spread_p
+(docs/routing.md states the test).
 
 Shapes: T models (trials) of an arm, R log rows, G groups, Z latent, K factors.
 """
@@ -22,7 +23,7 @@ from .compare import load
 from .configuration import config_key, config_label
 from .files import LOG, read_log
 from .report_figures import opening_figure
-from .stats import fisher_exact, p_text, spread_p
+from .stats import bootstrap_interval, fisher_exact, mean_difference, p_text, spread_p
 from .trials import footprint, group_sums, write_csv
 
 OPEN_NATS = 1.0       # a group is open when its test KL is over this many nats
@@ -120,7 +121,14 @@ def arm_summary(rows, g):
             "shape_open": [r[f"mic_shape_{g}"] for r in opened],
             "shape_closed": [r[f"mic_shape_{g}"] for r in closed],
             "rec_open": [r["rec"] for r in opened], "rec_closed": [r["rec"] for r in closed],
+            "opened": numpy.array([r[f"open_{g}"] for r in rows], dtype=float),   # (T,)
             "kl_1": numpy.array([r["kl_1"] for r in rows])}                   # (T,)
+
+
+def _difference(a, b):
+    """mean(a) - mean(b) with its 95% bootstrap interval, as one table cell."""
+    low, high = bootstrap_interval(mean_difference, [a, b])
+    return f"{mean_difference(a, b):+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def _mean(values, digits=2):
@@ -151,18 +159,22 @@ def report_markdown(arms, g):
                      f"{_mean(s['shape_open'])} / {_mean(s['shape_closed'])} | "
                      f"{_mean(s['rec_open'], 1)} / {_mean(s['rec_closed'], 1)} | "
                      f"{s['kl_1'].mean():.2f} ± {s['kl_1'].std(ddof=1):.2f} |")
-    lines += ["", "| arm A | arm B | open: A / B | Fisher p | group 1 KL spread: A / B | "
-              "spread p |", "|---|---|---:|---:|---:|---:|"]
+    lines += ["", "| arm A | arm B | open: A / B | share open, A − B | Fisher p | "
+              "group 1 KL, A − B | group 1 KL spread: A / B | spread p |",
+              "|---|---|---:|---:|---:|---:|---:|---:|"]
     for i, a in enumerate(summaries):
         for b in summaries[i + 1:]:
             mad_a, mad_b, p = spread_p(a["kl_1"], b["kl_1"])
             fisher = fisher_exact(a["open"], a["models"], b["open"], b["models"])
             lines.append(f"| {a['arm']} | {b['arm']} | {a['open']}/{a['models']} / "
-                         f"{b['open']}/{b['models']} | {p_text(fisher)} | {mad_a:.2f} / "
-                         f"{mad_b:.2f} | {p_text(p)} |")
-    lines += ["", "Fisher p: two-sided exact test of the two opening rates. Spread: each "
-              "model's |group 1 KL − its arm's median|, averaged; spread p: permutation test "
-              "of those deviations (stats.spread_p).", ""]
+                         f"{b['open']}/{b['models']} | {_difference(a['opened'], b['opened'])} "
+                         f"| {p_text(fisher)} | {_difference(a['kl_1'], b['kl_1'])} | "
+                         f"{mad_a:.2f} / {mad_b:.2f} | {p_text(p)} |")
+    lines += ["", "Share open and group 1 KL: the difference of the means with its 95% "
+              "bootstrap interval (each arm resampled on its own). Fisher p: two-sided exact "
+              "test of the two opening rates. Spread: each model's |group 1 KL − its arm's "
+              "median|, averaged; spread p: permutation test of those deviations "
+              "(stats.spread_p).", ""]
     return "\n".join(lines)
 
 
