@@ -6,8 +6,9 @@ import numpy
 import pytest
 
 from tinyvae.experiment import stats
-from tinyvae.experiment.stats import (bootstrap_interval, fisher_exact, gap_fraction, holm,
-                                      mean_difference, permutation_p, spread_p)
+from tinyvae.experiment.stats import (bootstrap_interval, difference_interval, fisher_exact,
+                                      gap_fraction, holm, mean_difference, permutation_p,
+                                      spread_p)
 
 
 def test_permutation_p_is_exact():
@@ -61,6 +62,7 @@ def test_gap_fraction_and_its_interval():
     assert numpy.isnan(gap_fraction([1.0], [2.0], [2.0]))      # no gap to share
     # constant arms: every resample gives the same statistic, so does the interval
     assert bootstrap_interval(mean_difference, [[2.0] * 4, [0.5] * 6]) == (1.5, 1.5)
+    assert difference_interval([2.0] * 4, [0.5] * 6) == (1.5, 1.5, 1.5)
     rng = numpy.random.default_rng(2)
     a, b = rng.normal(3, 1, 20), rng.normal(0, 1, 20)
     low, high = bootstrap_interval(mean_difference, [a, b])

@@ -16,7 +16,7 @@ import sys
 import numpy
 
 from .files import METRICS
-from .stats import (bootstrap_interval, gap_fraction, holm, mean_difference, p_text,
+from .stats import (bootstrap_interval, difference_interval, gap_fraction, holm, p_text,
                     permutation_p)
 from .trials import FIGURE1_FIRST, footprint
 
@@ -50,9 +50,9 @@ def compare(a, b, factors, c=None):
     rows = []
     for name in names:
         x, y = qa[name], qb[name]
-        low, high = bootstrap_interval(mean_difference, [x, y])
+        diff, low, high = difference_interval(x, y)
         row = {"name": name, "mean_a": x.mean(), "sd_a": x.std(ddof=1), "mean_b": y.mean(),
-               "sd_b": y.std(ddof=1), "diff": mean_difference(x, y), "low": low, "high": high,
+               "sd_b": y.std(ddof=1), "diff": diff, "low": low, "high": high,
                "p": permutation_p(x, y)}
         if qc is not None:
             row["mean_c"] = qc[name].mean()

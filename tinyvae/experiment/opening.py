@@ -23,7 +23,7 @@ from .compare import load
 from .configuration import config_key, config_label
 from .files import LOG, read_log
 from .report_figures import opening_figure
-from .stats import bootstrap_interval, fisher_exact, mean_difference, p_text, spread_p
+from .stats import difference_interval, fisher_exact, p_text, spread_p
 from .trials import footprint, group_sums, write_csv
 
 OPEN_NATS = 1.0       # a group is open when its test KL is over this many nats
@@ -127,8 +127,8 @@ def arm_summary(rows, g):
 
 def _difference(a, b):
     """mean(a) - mean(b) with its 95% bootstrap interval, as one table cell."""
-    low, high = bootstrap_interval(mean_difference, [a, b])
-    return f"{mean_difference(a, b):+.2f} [{low:+.2f}, {high:+.2f}]"
+    diff, low, high = difference_interval(a, b)
+    return f"{diff:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def _mean(values, digits=2):

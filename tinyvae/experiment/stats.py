@@ -4,7 +4,8 @@ Seeds are few (5 to 20 a configuration), so no distribution is assumed:
 - `permutation_p`: a difference of means against every split of the pooled trials (exact),
   or against `MONTE_CARLO` random splits where there are too many to list;
 - `bootstrap_interval`: an interval for a statistic of two or more arms, each arm resampled
-  with replacement on its own (percentile interval);
+  with replacement on its own (percentile interval); `difference_interval`, the difference of
+  two arms' means with it;
 - `gap_fraction`: how much of the gap between two arms a third reproduces;
 - `holm`: the Holm step-down correction over a family of p-values;
 - `fisher_exact`: two rates (k of n) compared exactly, given both margins;
@@ -63,6 +64,11 @@ def bootstrap_interval(statistic, arms, level=0.95, rng=None):
 
 def mean_difference(a, b):
     return float(numpy.mean(a) - numpy.mean(b))
+
+
+def difference_interval(a, b, rng=None):
+    """(mean(a) - mean(b), low, high): the difference with its 95% bootstrap interval."""
+    return (mean_difference(a, b), *bootstrap_interval(mean_difference, [a, b], rng=rng))
 
 
 def gap_fraction(scaled, routed, unrouted):
