@@ -4,12 +4,14 @@
 # repository root, with the README's venv. Safe to run again: every train.py start is
 # `--resume auto`, so a finished run is skipped and a stopped one continues.
 #
-# `train` makes the runs that are committed under results/opening/ (T1's routed and unrouted
-# arms); `planned` the rest of the study, not run yet (docs/routing.md says what is missing).
+# `train` makes the runs that are committed under results/ (T1's routed and unrouted arms in
+# opening/, the same models continued to 20,000 steps in long/); `planned` the rest of the
+# study, not run yet (docs/routing.md says what is missing).
 # Sizes, measured on the 2-core development machine with OPENBLAS_NUM_THREADS=1 and two runs
 # at a time: 20 models of 256-wide networks with two groups take 0.8 s a step (40 ms per model
-# and step), so each of T1's arms takes 2 h 15 min on one core; six groups cost about 55 ms per
-# model and step; the planned runs come to about 10 core-hours (5 h on 2 cores).
+# and step), so each of T1's arms takes 2 h 15 min on one core, and 1 h 15 min for each 6,000
+# steps more; T2's cells, 5 models with six groups, take 0.45 s a step (1 h each); the planned
+# runs come to about 12 core-hours (6 h on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
@@ -22,16 +24,38 @@ train_all() {
     # T1: how often group 2 opens; groups (3, 3), beta 1, 20 seeds; two of its three arms
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --out runs/opening/g33-b1
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --out runs/opening/g33-b1-none
+    long_all
+}
+
+# A long run begun from T1's finished run: hard links to its checkpoint and snapshots (read,
+# never written: train.py writes new files and renames them), copies of its config.json and
+# log.csv (appended to). Continuing with more --steps gives the run a straight one would
+# (tests/test_train.py, test_resume_equals_an_uninterrupted_run); without T1's run here,
+# train.py starts the long run from step 0 and reaches the same models.
+continue_from() {
+    local from=$1 to=$2
+    if [ -e "$to" ] || [ ! -f "$from/checkpoint.npz" ]; then return 0; fi
+    mkdir -p "$to/snapshots"
+    ln "$from/checkpoint.npz" "$to/"
+    ln "$from"/snapshots/* "$to/snapshots/"
+    cp "$from/config.json" "$from/log.csv" "$to/"
+}
+
+long_all() {
+    # The end state: T1's two arms, all 20 seeds, continued to 20,000 steps (made in two
+    # parts, to 16,000 and then on: a resumed run is the straight one)
+    continue_from runs/opening/g33-b1 runs/long/g33-b1
+    continue_from runs/opening/g33-b1-none runs/long/g33-b1-none
+    train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --out runs/long/g33-b1
+    train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --out runs/long/g33-b1-none
 }
 
 planned() {
     # T1's third arm
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
-    # the end state: seeds 0-2 of each arm to 20,000 steps (the same models as T1's: their
-    # first 10,000 steps are T1's, bit for bit)
-    train --groups 3,3 $W --seeds 3 --steps 20000 --snapshot-every 2000 --out runs/long/g33-b1
-    train --groups 3,3 $W --seeds 3 --steps 20000 --snapshot-every 2000 --routing none --out runs/long/g33-b1-none
-    train --groups 3,3 $W --seeds 3 --steps 20000 --snapshot-every 2000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
+    # the third arm continued as its two sisters were (long_all)
+    continue_from runs/opening/g33-b1-none-kl2,1 runs/long/g33-b1-none-kl2,1
+    train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
     # T3: the plain gradient with the multiplier measured on the routed runs
     train --groups 3,3 $W --seeds 10 --steps 10000 --snapshot-every 1000 --routing none \
         --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
@@ -48,11 +72,11 @@ planned() {
 }
 
 # The scored runs of each study; a study with none is skipped. When the planned runs are
-# made, their names join these lists: g33-b1-none-kl2,1 g33-b1-none-klc (opening), g33-b1
-# g33-b1-none g33-b1-none-kl2,1 (long), g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1
-# g6-b4-none-klc (endstate), g33 g33-none g33-none-kl2,1 (dose).
+# made, their names join these lists: g33-b1-none-kl2,1 g33-b1-none-klc (opening),
+# g33-b1-none-kl2,1 (long), g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc
+# (endstate), g33 g33-none g33-none-kl2,1 (dose).
 OPENING="g33-b1 g33-b1-none"
-LONG=
+LONG="g33-b1 g33-b1-none"
 ENDSTATE=
 DOSE=
 
@@ -65,7 +89,7 @@ score_all() {
     for study in opening long endstate dose; do
         case $study in
             opening) names=$OPENING; curves= ;;
-            long) names=$LONG; curves=yes ;;
+            long) names=$LONG; curves= ;;
             endstate) names=$ENDSTATE; curves=yes ;;
             dose) names=$DOSE; curves= ;;
         esac

@@ -21,6 +21,8 @@ REPORTS = [("results/gpu/report", "results/gpu/runs/*/metrics.json", write_repor
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/opening/report", "results/opening/runs/*/metrics.json", write_report,
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/long/report", "results/long/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/curves", "results/curves/runs/*/curve.json", write_curves,
             ("curves.md", "curves.csv"))]
 
@@ -44,13 +46,15 @@ def test_a_committed_report_is_what_its_committed_runs_give(report, pattern, wri
         assert (tmp_path / name).read_text() == committed, f"{report}/{name}"
 
 
-def test_the_committed_opening_report_is_what_its_committed_runs_give(tmp_path):
-    """results/opening/report/opening.md and .csv: group 2 of the second-group study, from
-    the committed runs' metrics.json and log.csv (the order of the arms is the script's)."""
-    runs = sorted(glob.glob(os.path.join(ROOT, "results/opening/runs/*")))
+@pytest.mark.parametrize("study", ["opening", "long"])
+def test_the_committed_opening_report_is_what_its_committed_runs_give(study, tmp_path):
+    """results/<study>/report/opening.md and .csv: group 2 of the second-group study (T1 at
+    10,000 steps, its models at 20,000), from the committed runs' metrics.json and log.csv
+    (the order of the arms is the script's)."""
+    runs = sorted(glob.glob(os.path.join(ROOT, f"results/{study}/runs/*")))
     assert [os.path.basename(r) for r in runs][:2] == ["g33-b1", "g33-b1-none"]
     write_opening_report(opening_report(runs, 2), tmp_path)
     for name in ("opening.md", "opening.csv"):
-        with open(os.path.join(ROOT, "results/opening/report", name)) as f:
+        with open(os.path.join(ROOT, f"results/{study}/report", name)) as f:
             committed = f.read()
-        assert (tmp_path / name).read_text() == committed, name
+        assert (tmp_path / name).read_text() == committed, f"{study}/{name}"
