@@ -40,10 +40,15 @@ def test_a_committed_report_is_what_its_committed_runs_give(report, pattern, wri
         records += scored["models"]
         protocol = scored["protocol"]
     write(records, protocol, tmp_path)
+    assert_written_as_committed(tmp_path, report, names)
+
+
+def assert_written_as_committed(written, report, names):
+    """Each file of `names` that today's code wrote in `written` equals the committed one."""
     for name in names:
         with open(os.path.join(ROOT, report, name)) as f:
             committed = f.read()
-        assert (tmp_path / name).read_text() == committed, f"{report}/{name}"
+        assert (written / name).read_text() == committed, f"{report}/{name}"
 
 
 @pytest.mark.parametrize("study", ["opening", "long"])
@@ -54,7 +59,4 @@ def test_the_committed_opening_report_is_what_its_committed_runs_give(study, tmp
     runs = sorted(glob.glob(os.path.join(ROOT, f"results/{study}/runs/*")))
     assert [os.path.basename(r) for r in runs][:2] == ["g33-b1", "g33-b1-none"]
     write_opening_report(opening_report(runs, 2), tmp_path)
-    for name in ("opening.md", "opening.csv"):
-        with open(os.path.join(ROOT, f"results/{study}/report", name)) as f:
-            committed = f.read()
-        assert (tmp_path / name).read_text() == committed, f"{study}/{name}"
+    assert_written_as_committed(tmp_path, f"results/{study}/report", ("opening.md", "opening.csv"))
