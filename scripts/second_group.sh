@@ -5,13 +5,14 @@
 # `--resume auto`, so a finished run is skipped and a stopped one continues.
 #
 # `train` makes the runs that are committed under results/ (T1's routed and unrouted arms in
-# opening/, the same models continued to 20,000 steps in long/); `planned` the rest of the
-# study, not run yet (docs/routing.md says what is missing).
+# opening/, the same models continued to 20,000 steps in long/, T2's six-group cells in
+# endstate/); `planned` the rest of the study, not run yet (docs/routing.md says what is
+# missing).
 # Sizes, measured on the 2-core development machine with OPENBLAS_NUM_THREADS=1 and two runs
 # at a time: 20 models of 256-wide networks with two groups take 0.8 s a step (40 ms per model
 # and step), so each of T1's arms takes 2 h 15 min on one core, and 1 h 15 min for each 6,000
 # steps more; T2's cells, 5 models with six groups, take 0.45 s a step (1 h each); the planned
-# runs come to about 12 core-hours (6 h on 2 cores).
+# runs come to about 8 core-hours (4 h on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
@@ -25,6 +26,7 @@ train_all() {
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --out runs/opening/g33-b1
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --out runs/opening/g33-b1-none
     long_all
+    endstate_all
 }
 
 # A long run begun from T1's finished run: hard links to its checkpoint and snapshots (read,
@@ -50,6 +52,16 @@ long_all() {
     train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --out runs/long/g33-b1-none
 }
 
+endstate_all() {
+    # T2: six groups of one at beta 4 to 8,000 steps: routed, unrouted, the counted scale and
+    # (T3) the scale measured on the routed cell
+    train $G6 --out runs/endstate/g6-b4
+    train $G6 --routing none --out runs/endstate/g6-b4-none
+    train $G6 --routing none --kl-scale 6,5,4,3,2,1 --out runs/endstate/g6-b4-none-kl6,5,4,3,2,1
+    train $G6 --routing none --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/endstate/g6-b4 --scale)" \
+        --out runs/endstate/g6-b4-none-klc
+}
+
 planned() {
     # T1's third arm
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
@@ -59,12 +71,6 @@ planned() {
     # T3: the plain gradient with the multiplier measured on the routed runs
     train --groups 3,3 $W --seeds 10 --steps 10000 --snapshot-every 1000 --routing none \
         --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
-    # T2: six groups of one at beta 4 to 8,000 steps
-    train $G6 --out runs/endstate/g6-b4
-    train $G6 --routing none --out runs/endstate/g6-b4-none
-    train $G6 --routing none --kl-scale 6,5,4,3,2,1 --out runs/endstate/g6-b4-none-kl6,5,4,3,2,1
-    train $G6 --routing none --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/endstate/g6-b4 --scale)" \
-        --out runs/endstate/g6-b4-none-klc
     # T4: dose-response, beta 0.5, 2, 4, 5 seeds, 5,000 steps
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --out runs/dose/g33
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --routing none --out runs/dose/g33-none
@@ -73,11 +79,10 @@ planned() {
 
 # The scored runs of each study; a study with none is skipped. When the planned runs are
 # made, their names join these lists: g33-b1-none-kl2,1 g33-b1-none-klc (opening),
-# g33-b1-none-kl2,1 (long), g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc
-# (endstate), g33 g33-none g33-none-kl2,1 (dose).
+# g33-b1-none-kl2,1 (long), g33 g33-none g33-none-kl2,1 (dose).
 OPENING="g33-b1 g33-b1-none"
 LONG="g33-b1 g33-b1-none"
-ENDSTATE=
+ENDSTATE="g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc"
 DOSE=
 
 in_() { local where=$1; shift; for name in "$@"; do echo "$where/$name"; done; }

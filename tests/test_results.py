@@ -23,12 +23,16 @@ REPORTS = [("results/gpu/report", "results/gpu/runs/*/metrics.json", write_repor
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/long/report", "results/long/runs/*/metrics.json", write_report,
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/endstate/report", "results/endstate/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/curves", "results/curves/runs/*/curve.json", write_curves,
+            ("curves.md", "curves.csv")),
+           ("results/endstate/report", "results/endstate/runs/*/curve.json", write_curves,
             ("curves.md", "curves.csv"))]
 
 
 @pytest.mark.parametrize("report, pattern, write, names", REPORTS,
-                         ids=[r[0] for r in REPORTS])
+                         ids=[f"{r[0]}/{r[3][0]}" for r in REPORTS])
 def test_a_committed_report_is_what_its_committed_runs_give(report, pattern, write, names,
                                                               tmp_path):
     paths = sorted(glob.glob(os.path.join(ROOT, pattern)))
@@ -51,12 +55,14 @@ def assert_written_as_committed(written, report, names):
         assert (written / name).read_text() == committed, f"{report}/{name}"
 
 
-@pytest.mark.parametrize("study", ["opening", "long"])
-def test_the_committed_opening_report_is_what_its_committed_runs_give(study, tmp_path):
+@pytest.mark.parametrize("study, group, first", [("opening", 2, "g33-b1"), ("long", 2, "g33-b1"),
+                                                 ("endstate", 3, "g6-b4")])
+def test_the_committed_opening_report_is_what_its_committed_runs_give(study, group, first,
+                                                                     tmp_path):
     """results/<study>/report/opening.md and .csv: group 2 of the second-group study (T1 at
-    10,000 steps, its models at 20,000), from the committed runs' metrics.json and log.csv
-    (the order of the arms is the script's)."""
+    10,000 steps, its models at 20,000), z3 of T2's six groups, from the committed runs'
+    metrics.json and log.csv (the order of the arms is the script's)."""
     runs = sorted(glob.glob(os.path.join(ROOT, f"results/{study}/runs/*")))
-    assert [os.path.basename(r) for r in runs][:2] == ["g33-b1", "g33-b1-none"]
-    write_opening_report(opening_report(runs, 2), tmp_path)
+    assert [os.path.basename(r) for r in runs][:2] == [first, first + "-none"]
+    write_opening_report(opening_report(runs, group), tmp_path)
     assert_written_as_committed(tmp_path, f"results/{study}/report", ("opening.md", "opening.csv"))

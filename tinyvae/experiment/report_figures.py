@@ -6,6 +6,8 @@ And opening.py's: when a group opens, per model, against training steps.
 Shapes: C configurations, T trials of one configuration, Z latent, K factors, R log rows,
 G groups.
 """
+import textwrap
+
 import numpy
 
 from .plotting import plt, save_figure
@@ -131,7 +133,8 @@ def opening_figure(arms, curves, g, open_nats, path):
             later.append(kl[steps > steps[-1] / 10, g - 1])
         top.axhline(open_nats, color="k", ls="--", lw=0.8)
         top.set_ylim(-0.1, max(3.0, 1.15 * numpy.concatenate(later).max()))  # past the start
-        top.set_title(f"{rows[0]['arm']}\n{sum(r[f'open_{g}'] for r in rows)} of {len(rows)} "
+        arm = textwrap.fill(rows[0]["arm"], 42)             # a long KL scale wraps, not overlaps
+        top.set_title(f"{arm}\n{sum(r[f'open_{g}'] for r in rows)} of {len(rows)} "
                       f"open at the end", fontsize=9)
         counts = [(kl > open_nats).sum(axis=1) for _, kl in models]          # T x (R,)
         offsets = numpy.linspace(-0.1, 0.1, len(models))                      # (T,)
