@@ -22,9 +22,10 @@ G6="--groups 1,1,1,1,1,1 $W --beta 4 --seeds 5 --steps 8000 --snapshot-every 100
 train() { $PY train.py "$@" --no-progress --resume auto; }
 
 train_all() {
-    # T1: how often group 2 opens; groups (3, 3), beta 1, 20 seeds; two of its three arms
+    # T1: how often group 2 opens; groups (3, 3), beta 1, 20 seeds, three arms
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --out runs/opening/g33-b1
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --out runs/opening/g33-b1-none
+    train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
     long_all
     endstate_all
 }
@@ -63,9 +64,7 @@ endstate_all() {
 }
 
 planned() {
-    # T1's third arm
-    train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
-    # the third arm continued as its two sisters were (long_all)
+    # T1's third arm continued as its two sisters were (long_all)
     continue_from runs/opening/g33-b1-none-kl2,1 runs/long/g33-b1-none-kl2,1
     train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
     # T3: the plain gradient with the multiplier measured on the routed runs
@@ -78,9 +77,9 @@ planned() {
 }
 
 # The scored runs of each study; a study with none is skipped. When the planned runs are
-# made, their names join these lists: g33-b1-none-kl2,1 g33-b1-none-klc (opening),
+# made, their names join these lists: g33-b1-none-klc (opening),
 # g33-b1-none-kl2,1 (long), g33 g33-none g33-none-kl2,1 (dose).
-OPENING="g33-b1 g33-b1-none"
+OPENING="g33-b1 g33-b1-none g33-b1-none-kl2,1"
 LONG="g33-b1 g33-b1-none"
 ENDSTATE="g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc"
 DOSE=
