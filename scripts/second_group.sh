@@ -26,6 +26,9 @@ train_all() {
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --out runs/opening/g33-b1
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --out runs/opening/g33-b1-none
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
+    # T3: the plain gradient with the multiplier measured on the routed runs (1.94,1)
+    train --groups 3,3 $W --seeds 10 --steps 10000 --snapshot-every 1000 --routing none \
+        --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
     long_all
     endstate_all
 }
@@ -67,9 +70,6 @@ planned() {
     # T1's third arm continued as its two sisters were (long_all)
     continue_from runs/opening/g33-b1-none-kl2,1 runs/long/g33-b1-none-kl2,1
     train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
-    # T3: the plain gradient with the multiplier measured on the routed runs
-    train --groups 3,3 $W --seeds 10 --steps 10000 --snapshot-every 1000 --routing none \
-        --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
     # T4: dose-response, beta 0.5, 2, 4, 5 seeds, 5,000 steps
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --out runs/dose/g33
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --routing none --out runs/dose/g33-none
@@ -77,9 +77,9 @@ planned() {
 }
 
 # The scored runs of each study; a study with none is skipped. When the planned runs are
-# made, their names join these lists: g33-b1-none-klc (opening),
+# made, their names join these lists:
 # g33-b1-none-kl2,1 (long), g33 g33-none g33-none-kl2,1 (dose).
-OPENING="g33-b1 g33-b1-none g33-b1-none-kl2,1"
+OPENING="g33-b1 g33-b1-none g33-b1-none-kl2,1 g33-b1-none-klc"
 LONG="g33-b1 g33-b1-none"
 ENDSTATE="g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc"
 DOSE=
