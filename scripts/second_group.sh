@@ -4,15 +4,15 @@
 # repository root, with the README's venv. Safe to run again: every train.py start is
 # `--resume auto`, so a finished run is skipped and a stopped one continues.
 #
-# `train` makes the runs that are committed under results/ (T1's routed and unrouted arms in
-# opening/, the same models continued to 20,000 steps in long/, T2's six-group cells in
-# endstate/); `planned` the rest of the study, not run yet (docs/routing.md says what is
-# missing).
+# `train` makes the runs that are committed under results/ (T1's three arms and T3's run in
+# opening/, T1's routed and unrouted models continued to 20,000 steps in long/, T2's
+# six-group cells in endstate/, T4's in dose/); `planned` the one run of the study not made
+# yet (docs/routing.md says what is missing).
 # Sizes, measured on the 2-core development machine with OPENBLAS_NUM_THREADS=1 and two runs
 # at a time: 20 models of 256-wide networks with two groups take 0.8 s a step (40 ms per model
 # and step), so each of T1's arms takes 2 h 15 min on one core, and 1 h 15 min for each 6,000
-# steps more; T2's cells, 5 models with six groups, take 0.45 s a step (1 h each); the planned
-# runs come to about 8 core-hours (4 h on 2 cores).
+# steps more; T2's cells, 5 models with six groups, take 0.45 s a step (1 h each); T3's run,
+# 10 models, 1 h; T4's runs, 15 models each, 46 to 58 min; the planned run about 2 h 15 min.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
@@ -31,6 +31,7 @@ train_all() {
         --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
     long_all
     endstate_all
+    dose_all
 }
 
 # A long run begun from T1's finished run: hard links to its checkpoint and snapshots (read,
@@ -66,23 +67,25 @@ endstate_all() {
         --out runs/endstate/g6-b4-none-klc
 }
 
-planned() {
-    # T1's third arm continued as its two sisters were (long_all)
-    continue_from runs/opening/g33-b1-none-kl2,1 runs/long/g33-b1-none-kl2,1
-    train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
-    # T4: dose-response, beta 0.5, 2, 4, 5 seeds, 5,000 steps
+dose_all() {
+    # T4: dose-response, beta 0.5, 2, 4, 5 seeds, 5,000 steps, T1's three arms
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --out runs/dose/g33
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --routing none --out runs/dose/g33-none
     train --groups 3,3 $W --beta 0.5,2,4 --seeds 5 --steps 5000 --routing none --kl-scale 2,1 --out runs/dose/g33-none-kl2,1
 }
 
+planned() {
+    # T1's third arm continued as its two sisters were (long_all)
+    continue_from runs/opening/g33-b1-none-kl2,1 runs/long/g33-b1-none-kl2,1
+    train --groups 3,3 $W --seeds 20 --steps 20000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/long/g33-b1-none-kl2,1
+}
+
 # The scored runs of each study; a study with none is skipped. When the planned runs are
-# made, their names join these lists:
-# g33-b1-none-kl2,1 (long), g33 g33-none g33-none-kl2,1 (dose).
+# made, its name joins the list: g33-b1-none-kl2,1 (long).
 OPENING="g33-b1 g33-b1-none g33-b1-none-kl2,1 g33-b1-none-klc"
 LONG="g33-b1 g33-b1-none"
 ENDSTATE="g6-b4 g6-b4-none g6-b4-none-kl6,5,4,3,2,1 g6-b4-none-klc"
-DOSE=
+DOSE="g33 g33-none g33-none-kl2,1"
 
 in_() { local where=$1; shift; for name in "$@"; do echo "$where/$name"; done; }
 
@@ -112,7 +115,9 @@ score_all() {
             --report results/$study/report
         [ -n "$curves" ] && $PY evaluate.py $(in_ results/$study/runs $names) --curves \
             --scores mig,mic --no-progress --report results/$study/report
-        # group 2 of (3, 3); z3, the latent the routing closed at 2,000 steps, of six groups
+        # group 2 of (3, 3); z3, the latent the routing closed at 2,000 steps, of six groups;
+        # T4 asks about group 1's KL, which Table 1's report gives per beta
+        [ $study = dose ] && continue
         $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) \
             --group "$([ $study = endstate ] && echo 3 || echo 2)" --report results/$study/report
     done

@@ -25,6 +25,8 @@ REPORTS = [("results/gpu/report", "results/gpu/runs/*/metrics.json", write_repor
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/endstate/report", "results/endstate/runs/*/metrics.json", write_report,
             ("table1.md", "table1.csv", "trials.md", "trials.csv")),
+           ("results/dose/report", "results/dose/runs/*/metrics.json", write_report,
+            ("table1.md", "table1.csv", "trials.md", "trials.csv")),
            ("results/curves", "results/curves/runs/*/curve.json", write_curves,
             ("curves.md", "curves.csv")),
            ("results/endstate/report", "results/endstate/runs/*/curve.json", write_curves,
