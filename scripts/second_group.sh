@@ -92,13 +92,16 @@ in_() { local where=$1; shift; for name in "$@"; do echo "$where/$name"; done; }
 score_all() {
     # Each run's metrics.json (and curve.json where it has snapshots to score), its small
     # files copied under results/, and the reports written from those copies.
-    local study names curves
+    # The opening report's group: group 2 of (3, 3); z3 of six groups, the latent the
+    # routing kept closed to 2,000 steps; none for T4, which asks about group 1's KL (Table 1's
+    # report gives it per beta).
+    local study names curves group
     for study in opening long endstate dose; do
         case $study in
-            opening) names=$OPENING; curves= ;;
-            long) names=$LONG; curves= ;;
-            endstate) names=$ENDSTATE; curves=yes ;;
-            dose) names=$DOSE; curves= ;;
+            opening) names=$OPENING; curves=; group=2 ;;
+            long) names=$LONG; curves=; group=2 ;;
+            endstate) names=$ENDSTATE; curves=yes; group=3 ;;
+            dose) names=$DOSE; curves=; group= ;;
         esac
         [ -z "$names" ] && continue
         # shellcheck disable=SC2046,SC2086
@@ -115,11 +118,10 @@ score_all() {
             --report results/$study/report
         [ -n "$curves" ] && $PY evaluate.py $(in_ results/$study/runs $names) --curves \
             --scores mig,mic --no-progress --report results/$study/report
-        # group 2 of (3, 3); z3, the latent the routing closed at 2,000 steps, of six groups;
-        # T4 asks about group 1's KL, which Table 1's report gives per beta
-        [ $study = dose ] && continue
-        $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) \
-            --group "$([ $study = endstate ] && echo 3 || echo 2)" --report results/$study/report
+        if [ -n "$group" ]; then
+            $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) --group "$group" \
+                --report results/$study/report
+        fi
     done
 }
 
