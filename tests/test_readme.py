@@ -125,3 +125,8 @@ def test_the_readme_names_the_core_and_points_to_the_rest():
     core = read("README.md").split("## The core, read these\n")[1].split("\n## ")[0]
     assert sorted(table_files(core)) == package_modules()[0]
     assert "(docs/layout.md)" in core
+
+
+def test_the_readme_is_a_first_page():
+    """The README stays a first page: at most 160 lines, the rest a link away."""
+    assert len(read("README.md").rstrip("\n").split("\n")) <= 160
