@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The second-group study (docs/routing.md): every run it trains and every report it writes,
+# The second-group study (results/study-log.md): every run it trains and every report it writes,
 # in the order they were made. `bash scripts/second_group.sh [train|score|all|planned]` from the
 # repository root, with the README's venv. Safe to run again: every train.py start is
 # `--resume auto`, so a finished run is skipped and a stopped one continues.
@@ -7,7 +7,7 @@
 # `train` makes the runs that are committed under results/ (T1's three arms and T3's run in
 # opening/, T1's routed and unrouted models continued to 20,000 steps in long/, T2's
 # six-group cells in endstate/, T4's in dose/); `planned` the one run of the study not made
-# yet (docs/routing.md says what is missing).
+# yet (results/study-log.md says what is missing).
 # Sizes, measured on the 2-core development machine with OPENBLAS_NUM_THREADS=1 and two runs
 # at a time: 20 models of 256-wide networks with two groups take 0.8 s a step (40 ms per model
 # and step), so each of T1's arms takes 2 h 15 min on one core, and 1 h 15 min for each 6,000

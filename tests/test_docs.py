@@ -1,5 +1,6 @@
-"""The pages teach with code that runs: every ```python block of README.md and docs/*.md runs
-here, and prints what the page says it prints.
+"""The pages teach with code that runs: every ```python block of README.md, docs/*.md and the
+study log beside the results it reads (results/study-log.md) runs here, and prints what the
+page says it prints.
 
 - A page's ```python blocks run in order in one interactive interpreter (`python -i`, cwd:
   the repository root), each followed by an empty line, as a reader pasting them at the `>>>`
@@ -24,8 +25,9 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PAGES = ["README.md"] + sorted(os.path.relpath(p, ROOT)
-                               for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+PAGES = (["README.md"] + sorted(os.path.relpath(p, ROOT).replace(os.sep, "/")
+                                for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
+         + ["results/study-log.md"])
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 QUOTE_HEADER = re.compile(r"#\s+([\w./-]+\.py)\b")
 

@@ -1,7 +1,8 @@
-"""The README's and docs/ pages' links, and the files under results/ and docs/ they name, are
-files the repository holds: figures and results committed (or at least present and not
-ignored by git, so that `git add` takes them), not only present on the machine that made
-them. Links to a heading (`page.md#anchor`, `#anchor`) must name a heading of that page."""
+"""The links of the README, the docs/ pages, the study log and the notes beside the results,
+and the files under results/ and docs/ they name, are files the repository holds: figures and
+results committed (or at least present and not ignored by git, so that `git add` takes them),
+not only present on the machine that made them. Links to a heading (`page.md#anchor`,
+`#anchor`) must name a heading of that page."""
 import glob
 import os
 import re
@@ -10,6 +11,10 @@ import subprocess
 import pytest
 
 from test_docs import PAGES, ROOT, read
+
+# Pages whose links are checked: the pages test_docs runs, and the notes beside the results
+LINKED = PAGES + sorted(os.path.relpath(p, ROOT).replace(os.sep, "/")
+                        for p in glob.glob(os.path.join(ROOT, "results", "*", "README.md")))
 
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 NAMED = re.compile(r"`((?:results|docs)/[^`\s*]+\.\w+)`")
@@ -58,16 +63,19 @@ def test_the_rules_match():
     assert len(named("docs/reproduction.md")) >= 4
     assert "what-the-routing-does" in headings("docs/reproduction.md")
     assert "4-check-it-yourself" in headings("docs/walkthrough.md")
+    assert {"results/study-log.md", "docs/claims.md", "results/models/README.md"} <= set(LINKED)
+    assert ("results/study-log.md", "t1-how-often-the-second-group-opens") in links(
+        "docs/routing.md")
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", LINKED)
 def test_every_file_a_page_links_or_names_exists(page):
     files = {path for path, _ in links(page)} | named(page)
     absent = sorted(f for f in files if not os.path.exists(os.path.join(ROOT, f)))
     assert not absent, f"{page} links or names files that do not exist: {absent}"
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", LINKED)
 def test_every_file_a_page_links_or_names_is_held_by_the_repository(page):
     held = held_files()
     if held is None:
@@ -78,7 +86,7 @@ def test_every_file_a_page_links_or_names_is_held_by_the_repository(page):
     assert not missing, f"{page} links or names files git neither tracks nor would add: {missing}"
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", LINKED)
 def test_every_anchor_a_page_links_is_a_heading(page):
     bad = [f"{path}#{anchor}" for path, anchor in links(page)
            if anchor and path.endswith(".md") and anchor not in headings(path)]
@@ -117,3 +125,8 @@ def test_the_readme_names_the_core_and_points_to_the_rest():
     core = read("README.md").split("## The core, read these\n")[1].split("\n## ")[0]
     assert sorted(table_files(core)) == package_modules()[0]
     assert "(docs/layout.md)" in core
+
+
+def test_the_readme_is_a_first_page():
+    """The README stays a first page: at most 160 lines, the rest a link away."""
+    assert len(read("README.md").rstrip("\n").split("\n")) <= 160

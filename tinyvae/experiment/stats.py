@@ -106,7 +106,7 @@ def fisher_exact(k_a, n_a, k_b, n_b):
 def spread_p(a, b):
     """Is one arm more spread than the other? (mean absolute deviation of a, of b, p): each
     trial's |x - median of its arm|, then the permutation test of their means; two-sided.
-    docs/routing.md states it as it was chosen, before the runs it was applied to."""
+    results/study-log.md states it as it was chosen, before the runs it was applied to."""
     da = numpy.abs(numpy.asarray(a, float) - numpy.median(a))             # (Ta,)
     db = numpy.abs(numpy.asarray(b, float) - numpy.median(b))             # (Tb,)
     return float(da.mean()), float(db.mean()), permutation_p(da, db)

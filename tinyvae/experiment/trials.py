@@ -3,8 +3,8 @@ per-latent quantity summed per group (group_sums, for records and log.csv rows a
 group's footprint, the headline number of each score, the paper's Table 1 values for its
 configuration, one flat row of it, and every trial's row (trials.md, trials.csv).
 
-A group's *footprint* (docs/routing.md): the test KL of its latents (nats; the information it
-carries, eq. 5 summed over the group), how many of them are active, and each prefix's
+A group's *footprint* (results/study-log.md): the test KL of its latents (nats; an upper bound
+on the information it carries, eq. 5 summed over the group), how many of them are active, and each prefix's
 reconstruction loss L_rec,i (eq. 8-9).
 
 Shapes: T trials, G groups, Z latent.
