@@ -1,6 +1,7 @@
-"""Adam's update (optim.adam_rule) over all parameters at once, fast. On NumPy it does the
-rule's operations in the rule's order, so it gives the rule's bits (tests/test_optim.py); on
-CuPy the fused kernel may contract multiply-adds, a few ulps apart.
+"""Adam's update (optim.adam_rule) over all parameters at once, fast. On NumPy and in the
+CuPy kernel it does the rule's operations in the rule's order, with the rule's scalars: on
+NumPy it gives the rule's bits; the kernel is tested against the rule in float32 over 200
+steps (tests/test_optim.py: on the tests' CuPy stand-in everywhere, on a GPU where one is).
 
 On NumPy it walks the arrays in cache-sized chunks (so the temporaries stay in cache), split
 across threads (NumPy releases the GIL inside each pass); on CuPy it is one fused elementwise
@@ -44,8 +45,7 @@ class FastUpdate:
         self._update(params, grads, m, v, b1, b2, lr_t, eps_t)
 
     def _update_numpy(self, params, grads, m, v, b1, b2, lr_t, eps_t):
-        dt = self._tmp[0].dtype.type
-        scalars = [dt(c) for c in (b1, 1.0 - b1, b2, 1.0 - b2, lr_t, eps_t)]
+        scalars = adam_scalars(self._tmp[0].dtype, b1, b2, lr_t, eps_t)
         # The chunks' views are made once and kept while the same arrays come back: the
         # model hands Adam the same gradient buffers every step. Slicing ~220 chunks x 6
         # arrays anew each step held the GIL between the threads' passes long enough to make
@@ -110,19 +110,32 @@ def update_chunks(err, views, b1, w1, b2, w2, lr_t, eps_t):
             p -= a
 
 
-_cupy_kernel = None
+# The fused kernel does adam_rule's operations in adam_rule's order, each rounded to the
+# parameter's type: 1 - b1 and 1 - b2 come from the host, computed as the NumPy path computes
+# them (in double, then rounded), never in the kernel's type (in float32, 1 - b2 would be
+# 1.3e-5 off); and --fmad=false keeps NVRTC from contracting a*b + c into one rounding.
+_ADAM_KERNEL = ("T g, T b1, T w1, T b2, T w2, T lr_t, T eps_t", "T p, T m, T v",
+                """m = b1 * m + w1 * g;
+                   v = b2 * v + w2 * (g * g);
+                   p -= lr_t * (m / (sqrt(v) + eps_t));""")
+_cupy_kernels = {}          # one per CuPy module: the real one, or the tests' stand-in
+
+
+def cupy_adam_kernel(cupy):
+    """The fused Adam kernel of `cupy` (CuPy compiles it at its first call, with NVRTC)."""
+    if cupy not in _cupy_kernels:
+        _cupy_kernels[cupy] = cupy.ElementwiseKernel(*_ADAM_KERNEL, "tinyvae_adam",
+                                                     options=("--fmad=false",))
+    return _cupy_kernels[cupy]
 
 
 def _update_cupy(params, grads, m, v, b1, b2, lr_t, eps_t):
-    global _cupy_kernel
-    if _cupy_kernel is None:
-        import cupy
-        _cupy_kernel = cupy.ElementwiseKernel(
-            "T g, T b1, T b2, T lr_t, T eps_t", "T p, T m, T v",
-            """m = b1 * m + (1 - b1) * g;
-               v = b2 * v + (1 - b2) * g * g;
-               p -= lr_t * m / (sqrt(v) + eps_t);""",
-            "tinyvae_adam")
+    kernel = cupy_adam_kernel(array_module(next(iter(params.values()))))
     for name, p in params.items():
-        dt = p.dtype.type
-        _cupy_kernel(grads[name], dt(b1), dt(b2), dt(lr_t), dt(eps_t), p, m[name], v[name])
+        kernel(grads[name], *adam_scalars(p.dtype, b1, b2, lr_t, eps_t), p, m[name], v[name])
+
+
+def adam_scalars(dtype, b1, b2, lr_t, eps_t):
+    """b1, 1 - b1, b2, 1 - b2, lr_t, eps_t in the parameters' type: each computed in double,
+    then rounded once, as adam_rule's Python floats are."""
+    return [dtype.type(c) for c in (b1, 1.0 - b1, b2, 1.0 - b2, lr_t, eps_t)]
