@@ -9,6 +9,8 @@ import sys
 import numpy
 import pytest
 
+from tinyvae import optim_fast
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_PATH = os.path.join(ROOT, "tests", "cupy_standin")
 
@@ -18,7 +20,8 @@ def _cupy_reason():
     try:
         import cupy
     except ImportError:
-        return None, "CuPy is not installed (GPU tests run only where `pip install cupy-cuda12x` works)"
+        return None, ('CuPy is not installed (GPU tests run where `pip install -e ".[gpu]"` '
+                      "and a CUDA device are)")
     try:
         if cupy.cuda.runtime.getDeviceCount() < 1:
             return None, "CuPy is installed but no CUDA device is visible"
@@ -84,6 +87,7 @@ def standin(monkeypatch):
     for name, module in STANDIN_MODULES.items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.delenv("CUPY_STANDIN_FAULT", raising=False)
+    monkeypatch.setattr(optim_fast, "_cupy_kernels", {})     # compiled afresh in each test
     return STANDIN
 
 
