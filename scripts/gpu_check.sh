@@ -10,8 +10,9 @@
 #   GPU_CHECK_PIP="--no-index --find-links WHEELS" bash scripts/gpu_check.sh   # offline
 #   GPU_CHECK_STANDIN=1 PYTHON=.venv/bin/python bash scripts/gpu_check.sh    # rehearsal, no GPU
 #
-# The rehearsal runs every stage on the CuPy stand-in of the tests (tests/cupy_standin/) with
-# the given Python, no venv, and small sizes: it checks the script, not the device.
+# PYTHON (default python3, 3.10 or later) makes the venv. The rehearsal runs every stage on
+# the CuPy stand-in of the tests (tests/cupy_standin/) with PYTHON itself, no venv, and small
+# sizes: it checks the script, not the device.
 # Logs go to $OUT (default: a new temporary folder), one per stage, and summary.txt. Each
 # stage has its own time limit; the limits add up to 9 minutes, so a run fits one 10-minute
 # command even when every stage times out. The script goes on after a failing stage; the
@@ -25,10 +26,11 @@ declare -a ROWS=()
 if [ "${GPU_CHECK_STANDIN:-0}" = 1 ]; then
     PY=${PYTHON:-python3}
     export PYTHONPATH="$PWD/tests/cupy_standin${PYTHONPATH:+:$PYTHONPATH}"
-    MANY=2 TRAIN_STEPS=10 EVAL_ARGS="--test-size 500 --score-points 100" MARKS="standin"
+    MANY=2 BENCH="--steps 2 --warmup 1" TRAIN_STEPS=10 MARKS="standin"
+    EVAL_ARGS="--test-size 500 --score-points 100"
 else
     PY=$WORK/venv/bin/python
-    MANY=40 TRAIN_STEPS=200 EVAL_ARGS="" MARKS="gpu or standin"
+    MANY=40 BENCH="--steps 10" TRAIN_STEPS=200 EVAL_ARGS="" MARKS="gpu or standin"
 fi
 
 # stage NAME LOG LIMIT_S COMMAND...: run it with a time limit, log to $OUT/LOG, keep the row.
@@ -43,27 +45,29 @@ stage() {
 }
 
 install() {
-    python3 -m venv "$WORK/venv" &&
+    "${PYTHON:-python3}" -m venv "$WORK/venv" &&
         "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -e ".[gpu]" &&
         "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -r requirements.txt &&
         "$PY" -m pip list 2>/dev/null | grep -i -E "^(cupy|cuda|nvidia|numpy) "
 }
 
-: >"$OUT/device.txt"
+for log in device install probe pytest bench_m1 bench_m40 train evaluate; do
+    : >"$OUT/$log.txt"                 # stages append to their log: start each one empty
+done
 stage "nvidia-smi" device.txt 15 nvidia-smi
 if [ "${GPU_CHECK_STANDIN:-0}" != 1 ]; then
     stage "venv with .[gpu]" install.txt 150 install
 fi
 # get_xp: CuPy imports (warnings are errors, as in pytest), a device, cuBLAS, NVRTC.
-stage "get_xp proves the device" device.txt 40 "$PY" -W error -c \
+stage "get_xp proves the device" probe.txt 40 "$PY" -W error -c \
     "from tinyvae.backend import get_xp, device_name; xp = get_xp(gpu=True); \
 print('cupy', xp.__version__, device_name(xp))"
 stage "pytest -m '$MARKS'" pytest.txt 120 "$PY" -m pytest -q -rs -p no:cacheprovider \
     -m "$MARKS"
-stage "bench M=1" bench_m1.txt 50 "$PY" -m tinyvae.experiment.bench --gpu --models 1 --steps 10 \
+stage "bench M=1" bench_m1.txt 50 "$PY" -m tinyvae.experiment.bench --gpu --models 1 $BENCH \
     --no-memory
 stage "bench M=$MANY" bench_m40.txt 80 "$PY" -m tinyvae.experiment.bench --gpu --models "$MANY" \
-    --steps 10 --no-memory
+    $BENCH --no-memory
 stage "train.py --gpu $TRAIN_STEPS steps" train.txt 40 "$PY" train.py --gpu --steps "$TRAIN_STEPS" \
     --log-every 50 --checkpoint-every 100 --no-progress --out "$WORK/run"
 stage "evaluate.py --gpu" evaluate.txt 45 "$PY" evaluate.py "$WORK/run" --gpu --no-progress \
@@ -78,12 +82,11 @@ cp "$WORK/run/log.csv" "$OUT/train_log.csv" 2>/dev/null
     printf '%s\n' "${ROWS[@]}"
     echo
     grep -h -E "^(cupy |tinyvae.bench|ms per step|β-VAE|Grouped-VAE|data:|evaluation:)" \
-        "$OUT/device.txt" "$OUT/bench_m1.txt" "$OUT/bench_m40.txt" 2>/dev/null
+        "$OUT/probe.txt" "$OUT/bench_m1.txt" "$OUT/bench_m40.txt" 2>/dev/null
     echo "pytest: $(grep -E '(passed|failed|error)' "$OUT/pytest.txt" | tail -n 1)"
     echo "pytest skips: $(grep -c '^SKIPPED' "$OUT/pytest.txt")"
     echo "train.py: $(tail -n 1 "$OUT/train.txt")"
     echo "train.py last log row: $(tail -n 1 "$OUT/train_log.csv" 2>/dev/null | cut -c1-100)"
-    echo "evaluate.py: $(grep -E '^\| *(MIG|grouped)' "$OUT/evaluate.txt" | head -n 3 | tr '\n' ' ')"
-    echo "evaluate.py: $(tail -n 1 "$OUT/evaluate.txt")"
+    echo "evaluate.py: $(grep -E 'model\(s\), MIG' "$OUT/evaluate.txt" | tail -n 1)"
 } | tee "$OUT/summary.txt"
 rm -rf "$WORK"
