@@ -2,14 +2,14 @@
 NumPy behind CuPy's host/device boundary, on every machine) and on CuPy where a CUDA device is
 present. Tests that take the stand-in are marked `standin`, those that take the real CuPy
 `gpu`: `pytest -m standin` / `pytest -m gpu` select them."""
-import importlib
+import importlib.util
 import os
 import sys
 
 import numpy
 import pytest
 
-from tinyvae import optim_fast
+from tinyvae import adam_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_PATH = os.path.join(ROOT, "tests", "cupy_standin")
@@ -44,12 +44,14 @@ def _load_standin():
     saved = _cupy_modules()
     for name in saved:
         del sys.modules[name]
-    sys.path.insert(0, STANDIN_PATH)
+    package = os.path.join(STANDIN_PATH, "cupy")
+    spec = importlib.util.spec_from_file_location(
+        "cupy", os.path.join(package, "__init__.py"), submodule_search_locations=[package])
     try:
-        importlib.import_module("cupy")
+        sys.modules["cupy"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["cupy"])
         modules = _cupy_modules()
     finally:
-        sys.path.remove(STANDIN_PATH)
         for name in _cupy_modules():
             del sys.modules[name]
         sys.modules.update(saved)
@@ -87,7 +89,7 @@ def standin(monkeypatch):
     for name, module in STANDIN_MODULES.items():
         monkeypatch.setitem(sys.modules, name, module)
     monkeypatch.delenv("CUPY_STANDIN_FAULT", raising=False)
-    monkeypatch.setattr(optim_fast, "_cupy_kernels", {})     # compiled afresh in each test
+    monkeypatch.setattr(adam_kernel, "_cupy_kernels", {})     # compiled afresh in each test
     return STANDIN
 
 

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import train
-from tinyvae import optim_fast
+from tinyvae import adam_kernel
 from tinyvae.backend import BackendError, get_xp
 
 pytestmark = pytest.mark.usefixtures("standin")
@@ -27,7 +27,7 @@ def refusal(monkeypatch, fault):
 
 def test_a_working_device_is_proven_before_it_is_returned(standin):
     assert get_xp(gpu=True) is standin
-    assert optim_fast._cupy_kernels[standin].compiled        # the Adam kernel, compiled
+    assert adam_kernel._cupy_kernels[standin].compiled        # the Adam kernel, compiled
 
 
 def test_without_cupy(monkeypatch):

@@ -6,6 +6,8 @@ host through `to_numpy`, the one conversion point.
 """
 import numpy
 
+from .adam_kernel import cupy_adam_kernel
+
 
 class BackendError(RuntimeError):
     """The requested backend cannot be used here; the message says why and what to do."""
@@ -54,8 +56,6 @@ def _matmul(cupy):
 
 
 def _adam_kernel(cupy):
-    # here, not at the top: optim_fast imports this module for array_module
-    from .optim_fast import cupy_adam_kernel
     p, m, v = (cupy.zeros(1, dtype=numpy.float32) for _ in range(3))           # (1,)
     c = [numpy.float32(0.5)] * 6
     cupy_adam_kernel(cupy)(cupy.ones(1, dtype=numpy.float32), *c, p, m, v)

@@ -1,7 +1,8 @@
 """Adam's update (optim.adam_rule) over all parameters at once, fast. On NumPy and in the
-CuPy kernel it does the rule's operations in the rule's order, with the rule's scalars: on
-NumPy it gives the rule's bits; the kernel is tested against the rule in float32 over 200
-steps (tests/test_optim.py: on the tests' CuPy stand-in everywhere, on a GPU where one is).
+CuPy kernel (adam_kernel.py) it does the rule's operations in the rule's order, with the
+rule's scalars: on NumPy it gives the rule's bits (tests/test_optim.py); the kernel stays
+within 2 ulps of the rule in float32 over 200 steps (tests/test_adam_kernel.py, on the
+tests' CuPy stand-in everywhere, on a GPU where there is one).
 
 On NumPy it walks the arrays in cache-sized chunks (so the temporaries stay in cache), split
 across threads (NumPy releases the GIL inside each pass); on CuPy it is one fused elementwise
@@ -14,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy
 
+from .adam_kernel import cupy_adam_kernel
 from .backend import array_module
 
 # Elements per NumPy chunk: small enough that a chunk's six slices stay in cache across its
@@ -108,25 +110,6 @@ def update_chunks(err, views, b1, w1, b2, w2, lr_t, eps_t):
             numpy.divide(m, b, out=a)
             a *= lr_t
             p -= a
-
-
-# The fused kernel does adam_rule's operations in adam_rule's order, each rounded to the
-# parameter's type: 1 - b1 and 1 - b2 come from the host, computed as the NumPy path computes
-# them (in double, then rounded), never in the kernel's type (in float32, 1 - b2 would be
-# 1.3e-5 off); and --fmad=false keeps NVRTC from contracting a*b + c into one rounding.
-_ADAM_KERNEL = ("T g, T b1, T w1, T b2, T w2, T lr_t, T eps_t", "T p, T m, T v",
-                """m = b1 * m + w1 * g;
-                   v = b2 * v + w2 * (g * g);
-                   p -= lr_t * (m / (sqrt(v) + eps_t));""")
-_cupy_kernels = {}          # one per CuPy module: the real one, or the tests' stand-in
-
-
-def cupy_adam_kernel(cupy):
-    """The fused Adam kernel of `cupy` (CuPy compiles it at its first call, with NVRTC)."""
-    if cupy not in _cupy_kernels:
-        _cupy_kernels[cupy] = cupy.ElementwiseKernel(*_ADAM_KERNEL, "tinyvae_adam",
-                                                     options=("--fmad=false",))
-    return _cupy_kernels[cupy]
 
 
 def _update_cupy(params, grads, m, v, b1, b2, lr_t, eps_t):
