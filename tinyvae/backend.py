@@ -59,6 +59,7 @@ def _adam_kernel(cupy):
     p, m, v = (cupy.zeros(1, dtype=numpy.float32) for _ in range(3))           # (1,)
     c = [numpy.float32(0.5)] * 6
     cupy_adam_kernel(cupy)(cupy.ones(1, dtype=numpy.float32), *c, p, m, v)
+    p.get()                                      # waits for the kernel: its errors show here
 
 
 def _one_line(err):
