@@ -1,34 +1,37 @@
 #!/usr/bin/env bash
-# The CuPy path, checked in one run of a few minutes on a machine with a CUDA GPU:
-#   nvidia-smi; the test suite (the `xp` fixture adds the CuPy variants); the benchmark for
-#   M = 1 and M = 40 models; a short `train.py --gpu` run; the NumPy benchmark on two cores;
-#   then a short table, printed last.
+# The CuPy path, checked in one prepared run of about 5 minutes on a machine with a CUDA GPU
+# and only the NVIDIA driver (docs/speed.md, "The GPU check"):
+#   nvidia-smi; a clean venv with `pip install -e ".[gpu]"` (CuPy and the CUDA libraries it
+#   loads); get_xp's proof that the device works; the tests that run on CuPy (pytest -m gpu,
+#   with the stand-in's tests, -m standin, beside them); the benchmark at M = 1 and M = 40;
+#   a short `train.py --gpu` and `evaluate.py --gpu`; then one summary file, summary.txt.
 #
-#   bash scripts/gpu_check.sh                      # from the repository root
-#   GPU_CHECK_CPU=1 PYTHON=.venv/bin/python bash scripts/gpu_check.sh   # dry run, no GPU
+#   bash scripts/gpu_check.sh                     # from the repository root
+#   GPU_CHECK_PIP="--no-index --find-links WHEELS" bash scripts/gpu_check.sh   # offline
+#   GPU_CHECK_STANDIN=1 PYTHON=.venv/bin/python bash scripts/gpu_check.sh    # rehearsal, no GPU
 #
-# Logs go to $OUT (default: a new temporary folder): eight files. Every stage has its
-# own time limit and the script goes on after a failing stage; the table gives each stage's
-# exit status (124: timed out).
+# PYTHON (default python3, 3.10 or later) makes the venv. The rehearsal runs every stage on
+# the CuPy stand-in of the tests (tests/cupy_standin/) with PYTHON itself, no venv, and small
+# sizes: it checks the script, not the device.
+# Logs go to $OUT (default: a new temporary folder), one per stage, and summary.txt. Each
+# stage has its own time limit; the limits add up to 9 minutes, so a run fits one 10-minute
+# command even when every stage times out. The script goes on after a failing stage; the
+# summary gives each stage's exit status (124: timed out) and time.
 set -u
 
-PY=${PYTHON:-python3}
 OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
-for log in device pytest bench_m1 bench_m40 train bench_cpu2 summary; do
-    : >"$OUT/$log.txt"                 # stages append to their log: start each one empty
-done
-RUN_DIR=$(mktemp -d)                   # train.py's run directory (its files stay out of $OUT)
-if [ "${GPU_CHECK_CPU:-0}" = 1 ]; then
-    GPU="" MANY=2 TRAIN_STEPS=10 TEST_ARGS="tests/test_speed_paths.py tests/test_optim.py"
-else
-    GPU="--gpu" MANY=40 TRAIN_STEPS=200 TEST_ARGS=""
-fi
-# GPU_CHECK_TESTS="-k ..." narrows the tests; GPU_CHECK_TRAIN_STEPS=0 skips the train.py stage
-# (for a machine lent by the minute, where a longer train.py --gpu run follows anyway).
-TEST_ARGS=${GPU_CHECK_TESTS-$TEST_ARGS}
-TRAIN_STEPS=${GPU_CHECK_TRAIN_STEPS-$TRAIN_STEPS}
+WORK=$(mktemp -d)                      # the venv and train.py's run (they stay out of $OUT)
 declare -a ROWS=()
+if [ "${GPU_CHECK_STANDIN:-0}" = 1 ]; then
+    PY=${PYTHON:-python3}
+    export PYTHONPATH="$PWD/tests/cupy_standin${PYTHONPATH:+:$PYTHONPATH}"
+    MANY=2 BENCH="--steps 2 --warmup 1" TRAIN_STEPS=10 MARKS="standin"
+    EVAL_ARGS="--test-size 500 --score-points 100"
+else
+    PY=$WORK/venv/bin/python
+    MANY=40 BENCH="--steps 10" TRAIN_STEPS=200 EVAL_ARGS="" MARKS="gpu or standin"
+fi
 
 # stage NAME LOG LIMIT_S COMMAND...: run it with a time limit, log to $OUT/LOG, keep the row.
 stage() {
@@ -37,40 +40,53 @@ stage() {
     local start=$SECONDS
     timeout -k 10 "$limit" "$@" >>"$log" 2>&1
     local rc=$?
-    tail -n 25 "$log"
-    ROWS+=("$(printf '%-20s %4s %6ss' "$name" "$rc" "$((SECONDS - start))")")
+    tail -n 15 "$log"
+    ROWS+=("$(printf '%-26s %4s %5ss %5ss' "$name" "$rc" "$((SECONDS - start))" "$limit")")
 }
 
-# The stages' limits add up to 8.7 minutes; a healthy run takes about 4.
-stage "nvidia-smi"       device.txt      20 nvidia-smi
-# pytest turns warnings into errors: a warning that CuPy gives on import shows here first.
-stage "import cupy"      device.txt      40 "$PY" -W error -c \
-    "import cupy; print('cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())"
-stage "pytest"           pytest.txt     150 "$PY" -m pytest -q -rs -p no:cacheprovider $TEST_ARGS
-stage "bench M=1"        bench_m1.txt    90 "$PY" -m tinyvae.experiment.bench $GPU --models 1
-# --no-memory: a train.py run of 40 models would spend its time writing a 7 GB checkpoint
-stage "bench M=$MANY"    bench_m40.txt  100 "$PY" -m tinyvae.experiment.bench $GPU --models "$MANY" --steps 10 \
-    --no-memory
-if [ "$TRAIN_STEPS" -gt 0 ]; then
-    stage "train.py $TRAIN_STEPS steps" train.txt 50 "$PY" train.py $GPU --steps "$TRAIN_STEPS" \
-        --log-every 50 --no-progress --out "$RUN_DIR/run"
-fi
-cp "$RUN_DIR/run/log.csv" "$OUT/train_log.csv" 2>/dev/null
-# The NumPy path on two cores of this (quiet) machine: the CPU targets are for 2 cores.
-stage "CPU bench, 2 cores" bench_cpu2.txt 70 env OPENBLAS_NUM_THREADS=2 taskset -c 0,1 \
-    "$PY" -m tinyvae.experiment.bench --steps 10 --no-memory
+install() {
+    "${PYTHON:-python3}" -m venv "$WORK/venv" &&
+        "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -e ".[gpu]" &&
+        "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -r requirements.txt &&
+        "$PY" -m pip list 2>/dev/null | grep -i -E "^(cupy|cuda|nvidia|numpy) "
+}
 
-# The table, last: each stage's status, then the numbers that matter from the logs.
+for log in device install probe pytest bench_m1 bench_m40 train evaluate; do
+    : >"$OUT/$log.txt"                 # stages append to their log: start each one empty
+done
+stage "nvidia-smi" device.txt 15 nvidia-smi
+if [ "${GPU_CHECK_STANDIN:-0}" != 1 ]; then
+    stage "venv with .[gpu]" install.txt 150 install
+fi
+# get_xp: CuPy imports (warnings are errors, as in pytest), a device, cuBLAS, NVRTC.
+stage "get_xp proves the device" probe.txt 40 "$PY" -W error -c \
+    "from tinyvae.backend import get_xp, device_name; xp = get_xp(gpu=True); \
+print('cupy', xp.__version__, device_name(xp))"
+stage "pytest -m '$MARKS'" pytest.txt 120 "$PY" -m pytest -q -rs -p no:cacheprovider \
+    -m "$MARKS"
+stage "bench M=1" bench_m1.txt 50 "$PY" -m tinyvae.experiment.bench --gpu --models 1 $BENCH \
+    --no-memory
+stage "bench M=$MANY" bench_m40.txt 80 "$PY" -m tinyvae.experiment.bench --gpu --models "$MANY" \
+    $BENCH --no-memory
+stage "train.py --gpu $TRAIN_STEPS steps" train.txt 40 "$PY" train.py --gpu --steps "$TRAIN_STEPS" \
+    --log-every 50 --checkpoint-every 100 --no-progress --out "$WORK/run"
+stage "evaluate.py --gpu" evaluate.txt 45 "$PY" evaluate.py "$WORK/run" --gpu --no-progress \
+    --report "$WORK/report" $EVAL_ARGS
+cp "$WORK/run/log.csv" "$OUT/train_log.csv" 2>/dev/null
+
+# The summary, last: each stage's status, then the numbers that matter from the logs.
 {
+    echo "scripts/gpu_check.sh, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null)"
     echo
-    echo "stage                  rc   time"
+    echo "stage                        rc   time  limit"
     printf '%s\n' "${ROWS[@]}"
     echo
-    grep -h -E "^(tinyvae.experiment.bench|ms per step|β-VAE|Grouped-VAE|Adam|data:|evaluation:|peak)" \
-        "$OUT/bench_m1.txt" "$OUT/bench_m40.txt" "$OUT/bench_cpu2.txt" 2>/dev/null
+    grep -h -E "^(cupy |tinyvae.bench|ms per step|β-VAE|Grouped-VAE|data:|evaluation:)" \
+        "$OUT/probe.txt" "$OUT/bench_m1.txt" "$OUT/bench_m40.txt" 2>/dev/null
     echo "pytest: $(grep -E '(passed|failed|error)' "$OUT/pytest.txt" | tail -n 1)"
-    echo "pytest CuPy skips: $(grep -c -i 'SKIPPED.*cupy' "$OUT/pytest.txt")"
+    echo "pytest skips: $(grep -c '^SKIPPED' "$OUT/pytest.txt")"
     echo "train.py: $(tail -n 1 "$OUT/train.txt")"
     echo "train.py last log row: $(tail -n 1 "$OUT/train_log.csv" 2>/dev/null | cut -c1-100)"
+    echo "evaluate.py: $(grep -E 'model\(s\), MIG' "$OUT/evaluate.txt" | tail -n 1)"
 } | tee "$OUT/summary.txt"
-rm -rf "$RUN_DIR"
+rm -rf "$WORK"

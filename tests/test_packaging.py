@@ -37,6 +37,10 @@ def test_the_citation_names_this_version_its_licence_and_the_paper():
     assert paper["authors"] == [{"family-names": "Halevi", "given-names": "Gil"}]
 
 
-def test_the_gpu_extra_brings_cupy_for_cuda_12():
-    assert PROJECT["optional-dependencies"]["gpu"] == ["cupy-cuda12x"]
+def test_the_gpu_extra_brings_cupy_for_cuda_12_with_its_libraries():
+    """CuPy 14's wheel (cupy_cuda12x-14.2.0's METADATA) requires Python >= 3.10, and its `ctk`
+    extra brings cuda-toolkit[cublas,cudart,cufft,curand,cusolver,cusparse,nvrtc]==12.*:
+    without it a driver-only machine has no cuBLAS or NVRTC."""
+    assert PROJECT["optional-dependencies"]["gpu"] == ["cupy-cuda12x[ctk]>=14,<15"]
     assert "cupy" not in " ".join(PROJECT["dependencies"])
+    assert PROJECT["requires-python"] == ">=3.10"
