@@ -92,12 +92,12 @@ in_() { local where=$1; shift; for name in "$@"; do echo "$where/$name"; done; }
 # A study's settings for score_all: its scored runs, whether it has learning curves, the
 # opening report's group (group 2 of (3, 3); z3 of six groups, the latent the routing kept
 # closed to 2,000 steps; none for T4, which asks about group 1's KL: Table 1's report gives
-# it per beta) and the runs that join that report's survival section only: the same models
-# in the other study of T1, so that both reports follow each model to its longest run.
+# it per beta) and the runs that join that report's survival section only: T1's report
+# follows its routed and unrouted models on to 20,000 steps there, their longest runs.
 settings() {
     case $1 in
         opening) names=$OPENING; curves=; group=2; also=$(in_ results/long/runs $LONG) ;;
-        long) names=$LONG; curves=; group=2; also=$(in_ results/opening/runs $OPENING) ;;
+        long) names=$LONG; curves=; group=2; also= ;;
         endstate) names=$ENDSTATE; curves=yes; group=3; also= ;;
         dose) names=$DOSE; curves=; group=; also= ;;
     esac
@@ -106,7 +106,7 @@ settings() {
 score_all() {
     # Each run's metrics.json (and curve.json where it has snapshots to score), its small
     # files copied under results/, and the reports written from those copies; the opening
-    # reports last, as each reads the other study's copies.
+    # reports last, as T1's reads the copies of its continuation.
     local study names curves group also
     for study in opening long endstate dose; do
         settings $study
