@@ -1,5 +1,5 @@
 """The opening as survival data: the opening report's section on *when* group g opens, with
-the estimators of survival.py, and its figure (survival.png).
+the estimators of survival.py and the fits of survival_fits.py, and its figure (survival.png).
 
 A model's time to open is the logged step from which the group's training KL stays over the
 line to the run's last logged step (opening.py's time_to_open_g); a model under the line at
@@ -15,8 +15,8 @@ import numpy
 from .configuration import config_label
 from .plotting import plt, save_figure
 from .stats import p_text
-from .survival import (MODELS, fit, hazard_ratio, kaplan_meier, km_at, log_rank,
-                       never_interval, open_interval, survival_at)
+from .survival import hazard_ratio, kaplan_meier, km_at, log_rank
+from .survival_fits import MODELS, fit, never_interval, open_interval, survival_at
 
 HORIZONS = (50_000, 100_000)   # steps past the runs at which the fits are read
 FEWEST = 2                     # openings an arm needs before a model is fitted to it
