@@ -116,7 +116,9 @@ def test_the_survival_section_by_hand(tmp_path):
     head, survival = text.split("## When group 2 opens, as survival data")
     assert "3000" not in head and "stays over the line" in survival
     # plain followed to 3000 (its longer run): 2 of 4 opened at 500; routed, 3 of 4 by 500
-    assert "| grouped, H=256 | 4 | 3 | 1000 | 0.75 [" in survival
+    # routed, S(500) = 1/4, Greenwood 3/(4*1), se of log(-log S) sqrt(3/4)/ln 4 = 0.62: open
+    # 1 - 0.25^exp(-+1.96 se) = [0.33, 0.99]; past its 1000 steps, no reading ("—")
+    assert "| grouped, H=256 | 4 | 3 | 1000 | 0.75 [0.33, 0.99] | — | — | 500 |" in survival
     assert "| grouped, no routing, H=256 | 4 | 2 | 3000 | 0.50 [" in survival
     # at 500, 8 at risk and 5 open: E = 5 * 4/8 = 2.5, V = 5 (1/2)(1/2)(3/7) = 15/28, chi2 =
     # 0.25 / (15/28) = 0.47; Cox: 3 = 5 e^b / (1 + e^b), HR 1.5, information 5 (3/5)(2/5)

@@ -43,8 +43,11 @@ def times(rows, g):
             numpy.array([r[f"last_open_{g}"] for r in rows], dtype=bool))
 
 
-def _open(km, step):
-    """'F [low, high]': the Kaplan-Meier fraction open by `step` (F = 1 - S)."""
+def _open(km, step, followed):
+    """'F [low, high]': the Kaplan-Meier fraction open by `step` (F = 1 - S); '—' past the
+    last step the arm was followed to, where the curve is not data."""
+    if step > followed:
+        return "—"
     s, low, high = km_at(km, step)
     return f"{1 - s:.2f}" + (f" [{1 - high:.2f}, {1 - low:.2f}]" if low != high else "")
 
@@ -108,7 +111,7 @@ def survival_markdown(arms, g):
         km = kaplan_meier(t, d)
         span = f"{f.max()}" if f.min() == f.max() else f"{f.min()}–{f.max()}"
         lines.append(f"| {label} | {len(t)} | {int(d.sum())} | {span} | "
-                     + " | ".join(_open(km, s) for s in steps) + f" | {_median(km)} |")
+                     + " | ".join(_open(km, s, f.max()) for s in steps) + f" | {_median(km)} |")
     lines += ["", "| arm A | arm B | opened: A / B | log-rank: observed / expected in A | "
               "χ² | p | hazard ratio A / B (Cox) |", "|---|---|---:|---:|---:|---:|---:|"]
     for i, (ta, da) in enumerate(data):
