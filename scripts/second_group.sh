@@ -89,20 +89,27 @@ DOSE="g33 g33-none g33-none-kl2,1"
 
 in_() { local where=$1; shift; for name in "$@"; do echo "$where/$name"; done; }
 
+# A study's settings for score_all: its scored runs, whether it has learning curves, the
+# opening report's group (group 2 of (3, 3); z3 of six groups, the latent the routing kept
+# closed to 2,000 steps; none for T4, which asks about group 1's KL: Table 1's report gives
+# it per beta) and the runs that join that report's survival section only: T1's report
+# follows its routed and unrouted models on to 20,000 steps there, their longest runs.
+settings() {
+    case $1 in
+        opening) names=$OPENING; curves=; group=2; also=$(in_ results/long/runs $LONG) ;;
+        long) names=$LONG; curves=; group=2; also= ;;
+        endstate) names=$ENDSTATE; curves=yes; group=3; also= ;;
+        dose) names=$DOSE; curves=; group=; also= ;;
+    esac
+}
+
 score_all() {
     # Each run's metrics.json (and curve.json where it has snapshots to score), its small
-    # files copied under results/, and the reports written from those copies.
-    # The opening report's group: group 2 of (3, 3); z3 of six groups, the latent the
-    # routing kept closed to 2,000 steps; none for T4, which asks about group 1's KL (Table 1's
-    # report gives it per beta).
-    local study names curves group
+    # files copied under results/, and the reports written from those copies; the opening
+    # reports last, as T1's reads the copies of its continuation.
+    local study names curves group also
     for study in opening long endstate dose; do
-        case $study in
-            opening) names=$OPENING; curves=; group=2 ;;
-            long) names=$LONG; curves=; group=2 ;;
-            endstate) names=$ENDSTATE; curves=yes; group=3 ;;
-            dose) names=$DOSE; curves=; group= ;;
-        esac
+        settings $study
         [ -z "$names" ] && continue
         # shellcheck disable=SC2046,SC2086
         $PY evaluate.py $(in_ runs/$study $names) --scores mig,mic --no-progress --report runs/$study/report
@@ -118,10 +125,13 @@ score_all() {
             --report results/$study/report
         [ -n "$curves" ] && $PY evaluate.py $(in_ results/$study/runs $names) --curves \
             --scores mig,mic --no-progress --report results/$study/report
-        if [ -n "$group" ]; then
-            $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) --group "$group" \
-                --report results/$study/report
-        fi
+    done
+    for study in opening long endstate dose; do
+        settings $study
+        [ -z "$names" ] || [ -z "$group" ] && continue
+        # shellcheck disable=SC2046,SC2086
+        $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) --group "$group" \
+            --report results/$study/report ${also:+--survival-also $also}
     done
 }
 

@@ -93,7 +93,42 @@ def test_the_report_counts_openings_and_tests_them(tmp_path, capsys):
         per_model = list(csv.DictReader(f))
     assert len(per_model) == 8 and per_model[0]["open_2"] == "True"
     assert per_model[3]["first_open_2"] == "" and per_model[0]["changes_2"] == "1"
+    assert [r["time_to_open_2"] for r in per_model[:4]] == ["500", "500", "500", "1000"]
     assert (tmp_path / "report" / "opening.png").stat().st_size > 10_000
+    assert (tmp_path / "report" / "survival.png").stat().st_size > 10_000
+
+
+def test_the_survival_section_by_hand(tmp_path):
+    """Routed: 3 of 4 open at 500, one censored at 1000; plain: 1 of 4 at 500. Kaplan-Meier:
+    S(500) = 1/4 routed, 3/4 plain. Log-rank, one event time (8 at risk, 4 open, 4 of them
+    routed): expected 2 routed openings, variance 4 (1/2)(1/2)(8 - 4)/(8 - 1) = 4/7, chi2 =
+    (3 - 2)^2 / (4/7) = 1.75, p = 0.1859. Cox (Breslow), one tied time: 3 b - 4 log(4 + 4
+    e^b) is highest at e^b / (1 + e^b) = 3/4, HR 3; information 4 (3/4)(1/4) = 3/4, so the
+    interval is 3 exp(+-1.96 / sqrt(3/4)) = [0.31, 28.84]. A longer run of the same models,
+    given only to the survival section, replaces their shorter one there."""
+    routed = _run(tmp_path, "routed", "paper", [True, True, True, False])
+    plain = _run(tmp_path, "plain", "none", [True, False, False, False])
+    longer = _run(tmp_path, "longer", "none", [True, True, False, False],
+                  steps=numpy.arange(50, 3001, 50))
+    assert opening.main([routed, plain, "--report", str(tmp_path / "r"),
+                         "--survival-also", longer]) == 0
+    text = (tmp_path / "r" / "opening.md").read_text()
+    head, survival = text.split("## When group 2 opens, as survival data")
+    assert "3000" not in head and "stays over the line" in survival
+    # plain followed to 3000 (its longer run): 2 of 4 opened at 500; routed, 3 of 4 by 500
+    # routed, S(500) = 1/4, Greenwood 3/(4*1), se of log(-log S) sqrt(3/4)/ln 4 = 0.62: open
+    # 1 - 0.25^exp(-+1.96 se) = [0.33, 0.99]; past its 1000 steps, no reading ("—")
+    assert "| grouped, H=256 | 4 | 3 | 1000 | 0.75 [0.33, 0.99] | — | — | 500 |" in survival
+    assert "| grouped, no routing, H=256 | 4 | 2 | 3000 | 0.50 [" in survival
+    # at 500, 8 at risk and 5 open: E = 5 * 4/8 = 2.5, V = 5 (1/2)(1/2)(3/7) = 15/28, chi2 =
+    # 0.25 / (15/28) = 0.47; Cox: 3 = 5 e^b / (1 + e^b), HR 1.5, information 5 (3/5)(2/5)
+    assert "| 3/4 / 2/4 | 3 / 2.50 | 0.47 | 0.4945 | 1.50 [0.25, 8.98] |" in survival
+    short = _run(tmp_path, "short", "none", [True, False, False, False])
+    survival = opening.opening_report([routed, short])[1].split("## When group 2 opens")[1]
+    assert "| 3/4 / 1/4 | 3 / 2.00 | 1.75 | 0.1859 | 3.00 [0.31, 28.84] |" in survival
+    # an arm with fewer than 2 openings is not fitted; one with 3 is, with all three models
+    assert "| grouped, no routing, H=256 | — | fewer than 2 openings |" in survival
+    assert all(f"| grouped, H=256 | {m} | " in survival for m in ("exponential", "Weibull", "cure"))
 
 
 @pytest.mark.parametrize("args", [["--group", "3"], ["--group", "0"]])

@@ -57,14 +57,17 @@ def assert_written_as_committed(written, report, names):
         assert (written / name).read_text() == committed, f"{report}/{name}"
 
 
-@pytest.mark.parametrize("study, group, first", [("opening", 2, "g33-b1"), ("long", 2, "g33-b1"),
-                                                 ("endstate", 3, "g6-b4")])
-def test_the_committed_opening_report_is_what_its_committed_runs_give(study, group, first,
+@pytest.mark.parametrize("study, group, first, also", [("opening", 2, "g33-b1", "long"),
+                                                       ("long", 2, "g33-b1", None),
+                                                       ("endstate", 3, "g6-b4", None)])
+def test_the_committed_opening_report_is_what_its_committed_runs_give(study, group, first, also,
                                                                      tmp_path):
     """results/<study>/report/opening.md and .csv: group 2 of the second-group study (T1 at
-    10,000 steps, its models at 20,000), z3 of T2's six groups, from the committed runs'
+    10,000 steps, its survival section following the routed and unrouted models on to their
+    20,000 steps; its models at 20,000), z3 of T2's six groups, from the committed runs'
     metrics.json and log.csv (the order of the arms is the script's)."""
     runs = sorted(glob.glob(os.path.join(ROOT, f"results/{study}/runs/*")))
     assert [os.path.basename(r) for r in runs][:2] == [first, first + "-none"]
-    write_opening_report(opening_report(runs, group), tmp_path)
+    longer = sorted(glob.glob(os.path.join(ROOT, f"results/{also}/runs/*"))) if also else []
+    write_opening_report(opening_report(runs, group, longer), tmp_path)
     assert_written_as_committed(tmp_path, f"results/{study}/report", ("opening.md", "opening.csv"))

@@ -9,7 +9,8 @@ factor's MIC with it, eq. 13, and each of its latents' MI with each factor over 
 entropy) and the reconstruction loss. Per run (arm): how many models have the group open,
 compared between arms with Fisher's exact test and a bootstrap interval; the shape MIC of the
 open and the closed models; group 1's KL and its spread, compared with stats.spread_p
-(docs/routing.md states the test).
+(docs/routing.md states the test). Then when the group opens, as survival data
+(opening_survival.py: Kaplan-Meier, the log-rank test, fitted curves and survival.png).
 
 Shapes: T models (trials) of an arm, R log rows, G groups, Z latent, K factors.
 """
@@ -22,6 +23,7 @@ import numpy
 from .compare import load
 from .configuration import config_key, config_label
 from .files import LOG, read_log
+from .opening_survival import survival_figure, survival_markdown
 from .report_figures import opening_figure
 from .stats import difference_interval, fisher_exact, p_text, spread_p
 from .trials import footprint, group_sums, write_csv
@@ -57,8 +59,10 @@ def model_rows(run_dir):
     """One dict per model of a scored run, with its training KL curve: [(row, (steps (R,),
     KL (R, G)))]. A row: its arm's key and label, seed, step, and per group g (1-based):
     kl_g (test), open_g (test KL over the line), last_open_g (the last training row over
-    it), first_open_g, last_change_g, changes_g (training), mic_<factor>_g; mi_<factor>_z<d>
-    (MI over the factor's entropy); open_groups; rec."""
+    it), first_open_g, last_change_g, changes_g (training), time_to_open_g (the step from
+    which it stays over the line, last_change_g, where last_open_g; else the last logged
+    step, where it is censored), mic_<factor>_g; mi_<factor>_z<d> (MI over the factor's
+    entropy); open_groups; rec."""
     records, protocol = load(run_dir)
     factors = protocol["factors"]
     log_rows = read_log(os.path.join(run_dir, LOG))
@@ -79,7 +83,9 @@ def model_rows(run_dir):
             row.update({f"kl_{g + 1}": kl_test[g], f"open_{g + 1}": bool(kl_test[g] > OPEN_NATS),
                         f"last_open_{g + 1}": bool(kl_train[-1, g] > OPEN_NATS),
                         f"first_open_{g + 1}": first, f"last_change_{g + 1}": last,
-                        f"changes_{g + 1}": changes})
+                        f"changes_{g + 1}": changes,
+                        f"time_to_open_{g + 1}": int(last if kl_train[-1, g] > OPEN_NATS
+                                                     else steps[-1])})
             row.update({f"mic_{f}_{g + 1}": r["mic_groups"][g][k] for k, f in enumerate(factors)})
         mi = numpy.asarray(r["mi"]) / numpy.asarray(r["entropy"])             # (Z, K)
         row.update({f"mi_{f}_z{d + 1}": mi[d, k] for d in range(len(mi))
@@ -140,7 +146,8 @@ def report_markdown(arms, g):
     summaries = [arm_summary(rows, g) for rows in arms]
     lines = [f"# Group {g}: open at the end, when, and what it holds", "",
              f"Open: the group's KL on the test images is over {OPEN_NATS:g} nat. Ever over: "
-             f"its training KL (log.csv) went over {OPEN_NATS:g} nat at some logged step. Open "
+             f"its training KL (log.csv) went over {OPEN_NATS:g} nat at some logged step, the "
+             "start-up transient dropped (below, as survival data, says how). Open "
              "since: the logged step from which a group over the line in the last training "
              "rows stayed over it. Latest change: the last logged step at which any model's "
              "group crossed the line (either way). Test ≠ training: models whose test KL and "
@@ -208,10 +215,11 @@ def where_factors_sit(arms, factors):
     return "\n".join(lines + [""])
 
 
-def opening_report(run_dirs, g=None):
+def opening_report(run_dirs, g=None, also=()):
     """Everything the report holds, read and computed before a file is written: (g, markdown,
-    csv rows, arms, curves). ValueError when the runs have no group g; OSError, KeyError
-    when a run cannot be read."""
+    csv rows, arms, curves, the survival section's arms and fits). `also`: runs whose models
+    join the survival section only (each model is followed to its longest run of all).
+    ValueError when the runs have no group g; OSError, KeyError when a run cannot be read."""
     loaded, factors = by_arm(run_dirs)
     arms = [rows for rows, _ in loaded]
     curves = [curve for _, curve in loaded]
@@ -220,19 +228,21 @@ def opening_report(run_dirs, g=None):
     if g is not None and not 1 <= g <= fewest:
         raise ValueError(f"--group {g}: the runs have groups 1 to {fewest}")
     g = g or fewest                                                          # the last
-    markdown = report_markdown(arms, g) + where_factors_sit(arms, factors)
+    survival, drawn = survival_markdown(arms + [rows for rows, _ in by_arm(also)[0]], g)
+    markdown = report_markdown(arms, g) + where_factors_sit(arms, factors) + survival
     csv_rows = [{k: v for k, v in r.items() if k != "key"} for rows in arms for r in rows]
-    return g, markdown, csv_rows, arms, curves
+    return g, markdown, csv_rows, arms, curves, drawn
 
 
 def write_opening_report(report, out_dir):
-    """opening.md, opening.csv (a row per model) and opening.png in out_dir."""
-    g, markdown, csv_rows, arms, curves = report
+    """opening.md, opening.csv (a row per model), opening.png and survival.png in out_dir."""
+    g, markdown, csv_rows, arms, curves, drawn = report
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "opening.md"), "w") as f:
         f.write(markdown)
     write_csv(os.path.join(out_dir, "opening.csv"), csv_rows)
     opening_figure(arms, curves, g, OPEN_NATS, os.path.join(out_dir, "opening.png"))
+    survival_figure(drawn, g, os.path.join(out_dir, "survival.png"))
 
 
 def main(argv=None):
@@ -240,12 +250,16 @@ def main(argv=None):
                                 "and per run, with exact tests between runs")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories scored by "
                    "evaluate.py (metrics.json and log.csv)")
-    p.add_argument("--report", required=True, help="folder for opening.md, .csv and .png")
+    p.add_argument("--report", required=True, help="folder for opening.md, .csv, .png "
+                   "and survival.png")
+    p.add_argument("--survival-also", nargs="+", default=[], metavar="RUN_DIR",
+                   help="scored runs whose models join the survival section only (e.g. the "
+                   "same models trained longer): each model is followed to its longest run")
     p.add_argument("--group", type=int, default=None, help="the group to follow (1-based; "
                    "default: the last)")
     a = p.parse_args(argv)
     try:
-        report = opening_report(a.runs, a.group)
+        report = opening_report(a.runs, a.group, a.survival_also)
     except (OSError, KeyError, TypeError, IndexError) as err:
         print(f"opening: error: cannot read a scored run ({type(err).__name__}: {err}); give "
               "run directories with the metrics.json of evaluate.py and the log.csv of "
