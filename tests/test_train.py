@@ -302,7 +302,7 @@ def test_a_stop_during_a_checkpoint_write_saves_once(tmp_path, monkeypatch):
     out = tmp_path / "run"
     proc = run("--out", out, "--steps", "9", "--checkpoint-every", "3", *FAST, *NARROW)
     assert proc.returncode == 143 and writes == [3], proc.stdout + proc.stderr
-    assert proc.stdout.startswith("interrupted by SIGTERM: checkpoint saved at step 3 in ")
+    assert proc.stderr.startswith("interrupted by SIGTERM: checkpoint saved at step 3 in ")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL      # handlers given back
 
 
