@@ -248,7 +248,8 @@ def run_command(a):
             kept = f"this start left nothing in {out}: {fix}, then run the same command again"
         else:
             kept = what_is_kept(out, fix, resume_command(a, out))
-        print(f"train.py: error: out of memory ({err}); {kept}", file=sys.stderr)
+        detail = f" ({err})" if str(err) else ""
+        print(f"train.py: error: out of memory{detail}; {kept}", file=sys.stderr)
         return 1
     except OSError as err:          # a full disk or a folder that cannot be written
         again = resume_command(a, out) if out else None

@@ -2,13 +2,13 @@
 here as background processes, one node on localhost, configured in a temporary directory.
 
 The sweep is tiny (2 configurations x 2 seeds, 1,000 steps of batch 16, narrow networks), in
-a checkout with a slow module load; the last task, which holds the array's own job id,
-gets the time limit's warning while it loads them; while the others train, one is requeued
-as a preemption would be, one gets the warning, one is cancelled and submitted again. Every
-run directory must end bit for bit as an uninterrupted run, no task run more often than it
-was stopped, and the dependent evaluation write its report with the sweep's flags. Without Slurm (or root)
-these tests skip, saying why; with CI=true they fail instead. The grid's own tests need no
-Slurm."""
+a checkout with a slow module load; the last task, which holds the array's own job id, gets
+the time limit's warning while it loads; while the others train, one is requeued as a
+preemption would be, one gets the warning, one is cancelled and submitted again. Every run
+directory must end bit for bit as an uninterrupted run, no task run more often than it was
+stopped, and the dependent evaluation write its report with the sweep's flags. Without Slurm
+(or root) these tests skip, saying why; with CI=true they fail instead. The grid's own tests
+need no Slurm."""
 import json
 import os
 import pathlib

@@ -479,6 +479,8 @@ def test_a_batch_that_cannot_fit_is_refused_before_anything_is_written(tmp_path)
     proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--out",
                            str(tmp_path / "r"), "--batch-size", "100000", "--no-progress"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          # one BLAS thread: each reserves its buffers' address space
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
                           preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS,
                                                                 (limit, limit)))
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
