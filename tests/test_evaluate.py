@@ -18,7 +18,7 @@ from PIL import Image
 
 from tinyvae.data.dataset import TEST_SIZE, open_dataset, test_split
 from tinyvae.experiment.evaluation import encode_test_set, score_points, test_images
-from tinyvae.experiment import scores, training
+from tinyvae.experiment import scores
 from tinyvae.experiment.checkpoint import load_run, snapshot_path
 from tinyvae.experiment.table1 import configurations, table1, table1_markdown
 from tinyvae.metrics.checks import MetricsInputError
@@ -28,7 +28,8 @@ from tinyvae.metrics.sap import sap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import evaluate  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from test_train import NARROW, read_only, run  # noqa: E402,F401  (read_only: a fixture)
+from test_train import (NARROW, no_figures, read_only,  # noqa: E402,F401  (fixtures)
+                        run)
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
 POINTS = 100          # --score-points: DCI on the recipe's 10,000 takes minutes per model
@@ -234,12 +235,11 @@ def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path
 
 
 def test_what_cannot_be_written_is_refused_before_any_scoring(tmp_path, capsys, monkeypatch,
-                                                             read_only):
+                                                             no_figures, read_only):
     """A run directory on a read-only file system, or a --report that names a file or a
     read-only place, ended in a traceback after all the scoring. Now: one line, exit 2, before
     any; and a report that still cannot be written at the end (a disk that filled), one line."""
     small = tmp_path / "small"
-    monkeypatch.setattr(training, "draw_run_figures", lambda out, trainer: None)
     run("--out", small, "--steps", "1", "--batch-size", "4", *NARROW, "--no-progress", check=0)
     scored = []
     real = evaluate.score_models

@@ -44,6 +44,13 @@ def run_script(*args, timeout=300):
 
 
 @pytest.fixture
+def no_figures(monkeypatch):
+    """Runs without their figures, where only the checkpoint, log.csv and messages count: the
+    figures come after the checkpoint and change neither."""
+    monkeypatch.setattr(training, "draw_run_figures", lambda out, trainer: None)
+
+
+@pytest.fixture
 def read_only(monkeypatch):
     """read_only(folder): the file system under `folder` is read-only from then on (EROFS), as
     on a read-only mount: opening a file there to write, making, renaming or removing anything
@@ -436,7 +443,7 @@ def test_inputs_once_taken_silently_or_misread_are_refused_in_one_line(tmp_path,
     assert not (tmp_path / "r").exists()
 
 
-def test_a_resume_says_when_log_csv_has_lost_the_history(tmp_path):
+def test_a_resume_says_when_log_csv_has_lost_the_history(tmp_path, no_figures):
     """log.csv deleted, then --resume: the resumed log would start at the checkpoint's step and
     the history before it be gone without a word."""
     out = tmp_path / "run"
@@ -451,8 +458,8 @@ def test_a_resume_says_when_log_csv_has_lost_the_history(tmp_path):
     assert [r.split(",")[0] for r in (out / "log.csv").read_text().splitlines()[1:]] == ["8"]
 
 
-def test_resume_auto_on_a_finished_run_in_a_read_only_place_has_nothing_to_do(tmp_path,
-                                                                             read_only):
+def test_resume_auto_on_a_finished_run_in_a_read_only_place_has_nothing_to_do(
+        tmp_path, no_figures, read_only):
     """A finished run needs nothing written: it used to fail taking the lock ('cannot write the
     run') and suggest plain --resume, which fails too."""
     out = tmp_path / "run"
@@ -465,7 +472,7 @@ def test_resume_auto_on_a_finished_run_in_a_read_only_place_has_nothing_to_do(tm
     assert proc.returncode == 1 and "Read-only file system" in proc.stderr
 
 
-def test_one_step_is_one_step(tmp_path):
+def test_one_step_is_one_step(tmp_path, no_figures):
     proc = run("--out", tmp_path / "one", "--steps", "1", *FAST, *NARROW, check=0)
     assert proc.stdout.splitlines()[-1] == f"done: 1 step; run directory {tmp_path / 'one'}"
 
@@ -491,7 +498,7 @@ def test_a_batch_that_cannot_fit_is_refused_before_anything_is_written(tmp_path)
 
 
 def test_out_of_memory_while_training_is_one_line_and_a_plain_restart_is_accepted(
-        tmp_path, monkeypatch):
+        tmp_path, monkeypatch, no_figures):
     """An allocation the machine refuses mid-run (NumPy's _ArrayMemoryError is a MemoryError):
     before the first checkpoint, nothing of the start is left (it left config.json, which made
     the same command refuse until --overwrite); after one, the checkpoint is kept."""
