@@ -11,8 +11,8 @@ runs: Table 1, Figures 1-2 and MI heat maps in --report (tinyvae/experiment/tabl
 --curves, MIG, MIC and the losses for every snapshot of a run, in DIR/curve.json
 (tinyvae/experiment/records.py), and learning curves in --report (curves.py).
 
-Here: flags, then for each run directory: finished? (runs.progress), its scores, metrics.json;
-then the report.
+Here: flags, and that every file can be written (before any scoring); then for each run
+directory: finished? (runs.progress), its scores, metrics.json; then the report.
 
 Shapes: M models, N test images, n images per batch, P pixels, Z latent, G groups, K factors.
 """
@@ -20,15 +20,17 @@ import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 from tinyvae.backend import BackendError, get_xp
 from tinyvae.data.dataset import TEST_SIZE, DataError
-from tinyvae.experiment.checkpoint import load_run
+from tinyvae.experiment.checkpoint import load_run, snapshot_steps
 from tinyvae.experiment.curves import write_curves
 from tinyvae.experiment.evaluation import (BATCH, BINS, FixedTestSets, make_protocol,
                                            score_models)
-from tinyvae.experiment.files import CHECKPOINT, CONFIG, METRICS, RunError, read_json, write_json
+from tinyvae.experiment.files import (CHECKPOINT, CONFIG, CURVE, METRICS, RunError, read_json,
+                                      write_json)
 from tinyvae.experiment.records import committed_records, plain, score_snapshots
 from tinyvae.experiment.runs import Progress, progress
 from tinyvae.experiment.scores import (ALWAYS, DEFAULT_SCORES, OTHER_SCORES, SCORE_IMAGES,
@@ -156,12 +158,50 @@ def _took(run_dir, what, start):
     print(f"{run_dir}: {what}: {time.perf_counter() - start:.1f} s", flush=True)
 
 
+def cannot_write(folder):
+    """Why no file can be made in `folder` (or in the nearest folder above it that exists,
+    where it would be made), or None when one can: a file made there and removed at once."""
+    path = os.path.abspath(folder)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        return f"{path} is a file, not a folder"
+    try:
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError as err:
+        return f"cannot write in {path} ({err.strerror})"
+    return None
+
+
+def unwritable(a):
+    """The one line that refuses the flags when a file that scoring would end in cannot be
+    written (a run's metrics.json or curve.json, the report), or None: all before any scoring."""
+    why = cannot_write(a.report)
+    if why:
+        return f"--report {a.report}: {why}; choose another --report"
+    scored = CURVE if a.curves else METRICS
+    for run_dir in a.runs:
+        # Only a run with something to score writes; the others' records are read as they are.
+        to_score = (snapshot_steps(run_dir) if a.curves
+                    else os.path.exists(os.path.join(run_dir, CHECKPOINT)))
+        if to_score:
+            why = cannot_write(run_dir)
+            if why:
+                return (f"{run_dir}: its scores go to its {scored}, but {why}: make it "
+                        "writable, or copy the run directory somewhere that is")
+    return None
+
+
 def main(argv=None):
     a = parse_args(argv)
     try:
         xp = get_xp(a.gpu)
     except BackendError as err:
         print(f"evaluate.py: error: {err}", file=sys.stderr)
+        return 2
+    refused = unwritable(a)
+    if refused:
+        print(f"evaluate.py: error: {refused}", file=sys.stderr)
         return 2
     tests, protocol, records, scores = FixedTestSets(a.data, a.test_size), None, [], {}
     for run_dir in a.runs:
@@ -178,13 +218,23 @@ def main(argv=None):
             print(f"evaluate.py: skipping {run_dir}: config.json lacks {err}; not a run "
                   "directory of this train.py", file=sys.stderr)
             continue
+        except OSError as err:          # checked above, but a disk can fill while scoring
+            print(f"evaluate.py: skipping {run_dir}: cannot write its scores ({err}); make "
+                  "room, then evaluate it again", file=sys.stderr)
+            continue
         records += models
         scores.update(protocol.get("scores", {}))   # a run scored before --scores has none
     if not records:
         print("evaluate.py: no run could be evaluated", file=sys.stderr)
         return 1
     protocol = {**protocol, "scores": scores}        # what each score of any run used
-    print((write_curves if a.curves else write_report)(records, protocol, a.report))
+    try:
+        print((write_curves if a.curves else write_report)(records, protocol, a.report))
+    except OSError as err:
+        print(f"evaluate.py: error: cannot write the report in {a.report} ({err}); the runs' "
+              "scores are in their directories: make room or choose another --report, then "
+              "run it again", file=sys.stderr)
+        return 1
     print(f"report written to {a.report}/")
     return 0
 

@@ -11,6 +11,7 @@ import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before 
 import argparse
 import math
 import os
+import re
 import shlex
 import sys
 
@@ -22,8 +23,9 @@ from tinyvae.experiment.configuration import run_name, where_trained
 from tinyvae.experiment.console import output_whose_reader_may_go
 from tinyvae.experiment.files import RunError
 from tinyvae.experiment.lock import NoLocks, release_run_dir
-from tinyvae.experiment.runs import Progress, check_out, claim, prepare_out, what_is_kept
-from tinyvae.experiment.training import TrainingError, train
+from tinyvae.experiment.runs import (Progress, check_out, claim, finished_step, forget_start,
+                                     prepare_out, what_is_kept, write_fix)
+from tinyvae.experiment.training import MemoryTooSmall, TrainingError, check_memory, train
 from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, ROUTINGS, check_kl_scale
 
 
@@ -83,7 +85,23 @@ def parser():
 
 
 def parse_args(argv):
-    return parser().parse_args(argv)
+    return parser().parse_args(negative_values_attached(argv))
+
+
+def negative_values_attached(argv):
+    """`--kl-scale -1,1` read as `--kl-scale=-1,1`: argparse takes a word that begins with '-'
+    for a flag unless it is one plain number, and says 'expected one argument'. The value then
+    meets the flag's own check, which says what it accepts."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    takes_value = {s for action in parser()._actions if action.nargs is None
+                   for s in action.option_strings}
+    attached = []
+    for word in argv:
+        if attached and attached[-1] in takes_value and re.match(r"-[\d.]", word):
+            attached[-1] += "=" + word
+        else:
+            attached.append(word)
+    return attached
 
 
 def make_config(a):
@@ -110,18 +128,23 @@ def make_config(a):
     if not all(numpy.isfinite(betas)) or min(betas) < 0:
         raise UsageError(f"--beta values must be finite numbers >= 0, got {a.beta}; "
                          "e.g. --beta 1 or --beta 1,5,10")
+    repeated = sorted({b for b in betas if betas.count(b) > 1})
+    if repeated:
+        raise UsageError(f"--beta {a.beta} gives {', '.join(f'{b:g}' for b in repeated)} more "
+                         "than once, which would train the same models twice; give each β once")
     if a.model == "beta" and a.groups is not None:
         raise UsageError(f"--groups {a.groups} applies to --model grouped only; a β-VAE has "
                          "one group of --latent dimensions: drop --groups, or use --model grouped")
     if a.model == "beta" and a.routing != "paper":
         raise UsageError(f"--routing {a.routing} changes nothing for --model beta: with one "
                          "group both routings are the same gradient; drop --routing")
-    groups = (_numbers(a.groups or "3,3", int, "--groups", "3,3") if a.model == "grouped"
-              else [a.latent])
+    default = a.groups is None
+    groups = (_numbers("3,3" if default else a.groups, int, "--groups", "3,3")
+              if a.model == "grouped" else [a.latent])
     if min(groups) < 1:
         raise UsageError(f"--groups sizes must be positive, got {a.groups}")
     if sum(groups) != a.latent:
-        given = ",".join(map(str, groups)) + ("" if a.groups else " (the default)")
+        given = ",".join(map(str, groups)) + (" (the default)" if default else "")
         raise UsageError(f"--groups {given} sums to {sum(groups)}, but --latent is "
                          f"{a.latent}; give --groups sizes that sum to the latent size")
     kl_scale = [1.0] * len(groups)
@@ -190,11 +213,18 @@ def run_command(a):
     """Flags -> configuration -> backend and data -> run directory -> training; the exit
     status: 0, 1 (training or writing failed), 2 (bad input), 128 + a stop signal."""
     out = lock = None
+    afresh = False                  # whether this start began the run (nothing to continue)
     try:
         config = make_config(a)
         out = a.out if a.out is not None else os.path.join("runs", run_name(config))
         check_out(out)
+        # Read alone, before anything is locked or written: a finished run needs nothing
+        # written (a sweep's copy in a read-only place).
+        step = finished_step(out, config) if a.resume == "auto" else None
+        if step is not None:
+            return nothing_to_do(out, step, config)
         xp = get_xp(a.gpu)
+        check_memory(config, xp)
         dataset = open_dataset(a.data)
         try:
             lock = claim(out, a.resume)
@@ -204,24 +234,37 @@ def run_command(a):
         resume_from = prepare_out(out, config, a.resume, a.overwrite, lock is not None)
         state = resume_from[1]
         if state is not None and Progress(state["step"], config["steps"]).finished:
-            # --resume auto on a run that has reached --steps
-            print(f"nothing to do: {out} has finished (step {state['step']} of "
-                  f"{config['steps']})")
-            return 0
+            return nothing_to_do(out, state["step"], config)    # finished since read above
+        afresh = state is None
         config.update(out=out, **where_trained(xp, dataset))
         return train(config, out, xp, dataset, resume_from, a.explain,
                      not a.no_progress, resume_command(a, out))
-    except (UsageError, BackendError, DataError, RunError, TrainingError) as err:
+    except (UsageError, BackendError, DataError, RunError, TrainingError, MemoryTooSmall) as err:
         print(f"train.py: error: {err}", file=sys.stderr)
         return 1 if isinstance(err, TrainingError) else 2
+    except MemoryError as err:      # NumPy's or CuPy's: an allocation the machine refused
+        fix = "use a smaller --batch-size, fewer models (--seeds, --beta) or narrower networks"
+        if afresh and forget_start(out):
+            kept = f"this start left nothing in {out}: {fix}, then run the same command again"
+        else:
+            kept = what_is_kept(out, fix, resume_command(a, out))
+        detail = f" ({err})" if str(err) else ""
+        print(f"train.py: error: out of memory{detail}; {kept}", file=sys.stderr)
+        return 1
     except OSError as err:          # a full disk or a folder that cannot be written
         again = resume_command(a, out) if out else None
-        print(f"train.py: error: cannot write the run ({err}); {what_is_kept(out, err, again)}",
-              file=sys.stderr)
+        print(f"train.py: error: cannot write the run ({err}); "
+              f"{what_is_kept(out, write_fix(out, err), again)}", file=sys.stderr)
         return 1
     finally:
         if lock is not None:
             release_run_dir(lock, out)  # free again, also for callers in this process
+
+
+def nothing_to_do(out, step, config):
+    """--resume auto on a run that has reached --steps: exit status 0."""
+    print(f"nothing to do: {out} has finished (step {step} of {config['steps']})")
+    return 0
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ two broken directories beside them; then one model's numbers recomputed here by 
 Shapes: M models, N test images, P pixels, Z latent, K factors.
 """
 import csv
+import errno
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ from tinyvae.metrics.sap import sap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import evaluate  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
+from test_train import (NARROW, no_figures, read_only,  # noqa: E402,F401  (fixtures)
+                        run)
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
 POINTS = 100          # --score-points: DCI on the recipe's 10,000 takes minutes per model
@@ -229,6 +232,48 @@ def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path
         with pytest.raises(SystemExit) as exit:
             evaluate.main(bad)
         assert exit.value.code == 2
+
+
+def test_what_cannot_be_written_is_refused_before_any_scoring(tmp_path, capsys, monkeypatch,
+                                                             no_figures, read_only):
+    """A run directory on a read-only file system, or a --report that names a file or a
+    read-only place, ended in a traceback after all the scoring. Now: one line, exit 2, before
+    any; and a report that still cannot be written at the end (a disk that filled), one line."""
+    small = tmp_path / "small"
+    run("--out", small, "--steps", "1", "--batch-size", "4", *NARROW, "--no-progress", check=0)
+    scored = []
+    real = evaluate.score_models
+    monkeypatch.setattr(evaluate, "score_models",
+                        lambda *args, **kwargs: scored.append(args) or real(*args, **kwargs))
+    (tmp_path / "taken").write_text("mine")
+    (tmp_path / "readonly").mkdir()
+    read_only(tmp_path / "readonly")
+    for report, line in (
+            (tmp_path / "taken", f"--report {tmp_path / 'taken'}: {tmp_path / 'taken'} is a "
+             "file, not a folder; choose another --report"),
+            (tmp_path / "readonly" / "report", f"--report {tmp_path}/readonly/report: cannot "
+             f"write in {tmp_path / 'readonly'} (Read-only file system); choose another "
+             "--report")):
+        status = evaluate.main([str(small), "--report", str(report), "--no-progress"])
+        assert (status, capsys.readouterr().err) == (2, f"evaluate.py: error: {line}\n")
+    read_only(small)
+    status = evaluate.main([str(small), "--report", str(tmp_path / "r"), "--no-progress"])
+    assert (status, capsys.readouterr().err) == (2, (
+        f"evaluate.py: error: {small}: its scores go to its metrics.json, but cannot write in "
+        f"{small} (Read-only file system): make it writable, or copy the run directory "
+        "somewhere that is\n"))
+    assert not scored and (tmp_path / "taken").read_text() == "mine"
+    monkeypatch.undo()
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(evaluate, "write_report", full)
+    status = evaluate.main([str(small), "--report", str(tmp_path / "r"), "--test-size", "100",
+                            "--scores", "mig,mic", "--no-progress"])
+    assert status == 1 and capsys.readouterr().err == (
+        f"evaluate.py: error: cannot write the report in {tmp_path / 'r'} ([Errno 28] No space "
+        "left on device); the runs' scores are in their directories: make room or choose "
+        "another --report, then run it again\n")
 
 
 def test_the_cupy_pass_matches_the_numpy_reference(runs, cupy):

@@ -17,8 +17,9 @@ import time
 import numpy
 import pytest
 
-from test_train import FAST, ROOT, assert_same_params, params, run, run_script
-from tinyvae.experiment import lock, training  # noqa: E402
+from test_train import (FAST, ROOT, assert_same_params, no_figures,  # noqa: F401 (a fixture)
+                        params, run, run_script)
+from tinyvae.experiment import lock  # noqa: E402
 from tinyvae.experiment.checkpoint import load_checkpoint  # noqa: E402
 from tinyvae.experiment.files import read_log  # noqa: E402
 from tinyvae.experiment.lock import (RunBusy, lock_run_dir, release_run_dir,  # noqa: E402
@@ -26,11 +27,6 @@ from tinyvae.experiment.lock import (RunBusy, lock_run_dir, release_run_dir,  # 
 import train  # noqa: E402
 
 KILLS = 10                  # kill -9s of one run; every other one waits for a checkpoint write
-
-
-@pytest.fixture
-def no_figures(monkeypatch):
-    monkeypatch.setattr(training, "draw_run_figures", lambda out, trainer: None)
 
 
 def wait_for(condition, proc, what):

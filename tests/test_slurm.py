@@ -1,12 +1,14 @@
 """The Slurm recipe (scripts/slurm) against a real Slurm: munged, slurmctld and slurmd started
 here as background processes, one node on localhost, configured in a temporary directory.
 
-The sweep is tiny (2 configurations x 2 seeds, 1,000 steps of batch 16, narrow networks);
-while it trains, one task is requeued as a preemption would be, one gets the time limit's
-warning, one is cancelled and submitted again. Every run directory must end bit for bit as
-an uninterrupted run, and the dependent evaluation write its report. Without Slurm (or root)
-these tests skip, saying why; with CI=true they fail instead. The grid's own tests need no
-Slurm."""
+The sweep is tiny (2 configurations x 2 seeds, 1,000 steps of batch 16, narrow networks), in
+a checkout with a slow module load; the last task, which holds the array's own job id, gets
+the time limit's warning while it loads; while the others train, one is requeued as a
+preemption would be, one gets the warning, one is cancelled and submitted again. Every run
+directory must end bit for bit as an uninterrupted run, no task run more often than it was
+stopped, and the dependent evaluation write its report with the sweep's flags. Without Slurm
+(or root) these tests skip, saying why; with CI=true they fail instead. The grid's own tests
+need no Slurm."""
 import json
 import os
 import pathlib
@@ -179,17 +181,47 @@ def text(path):
     return path.read_text() if path.exists() else ""
 
 
+MODULES = "# Your cluster's module loads (module load ..., conda activate ...) go here"
+
+
+def slow_module_loads(checkout):
+    """A checkout at `checkout` whose train.sbatch loads modules slowly where the script says
+    they go (a slow shared file system's `module load`): links to this one's files, that
+    script a copy. Returns its scripts/slurm. The load is the last task's, at its first
+    start: a load of short sleeps that lasts until the warning has been noted (at most 30 s),
+    so that it comes during the load however slowly Slurm passes it on."""
+    slurm = checkout / "scripts" / "slurm"
+    slurm.mkdir(parents=True)
+    for name in ("train.py", "evaluate.py", "tinyvae"):
+        os.symlink(os.path.join(ROOT, name), checkout / name)
+    for name in os.listdir(SLURM):
+        os.symlink(os.path.join(SLURM, name), slurm / name)
+    script = pathlib.Path(SLURM, "train.sbatch").read_text()
+    assert MODULES in script
+    (slurm / "train.sbatch").unlink()
+    (slurm / "train.sbatch").write_text(script.replace(MODULES, SLOW_LOAD + MODULES))
+    return slurm
+
+
+SLOW_LOAD = """\
+if [ "$SLURM_ARRAY_TASK_ID" = 3 ] && [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then
+    echo "loading modules"
+    for _ in $(seq 300); do [ -z "${requeue:-}" ] || break; sleep 0.1; done
+fi
+"""
+
+
 def test_the_sweep_survives_preemption_the_time_limit_and_a_cancel(slurm, tmp_path):
     (tmp_path / "tiny.grid").write_text(TINY_GRID)
     sweep, straight = tmp_path / "sweep", tmp_path / "straight"
+    scripts = slow_module_loads(tmp_path / "checkout")
     env = {**slurm.env, "SWEEP": str(sweep), "GRID": str(tmp_path / "tiny.grid"), "SEEDS": "2",
-           "TRAIN_FLAGS": TRAIN_FLAGS, "EVALUATE_FLAGS": "--test-size 100 --scores mig,mic",
-           "PYTHON": sys.executable}
+           "TRAIN_FLAGS": TRAIN_FLAGS, "PYTHON": sys.executable}
 
-    def submit(*args):
-        proc = subprocess.run([os.path.join(SLURM, "submit.sh"), *args, "--cpus-per-task=1",
-                               "--mem=500M"], capture_output=True, text=True, env=env,
-                              timeout=60, cwd=tmp_path)
+    def submit(*args, **more):
+        proc = subprocess.run([os.path.join(scripts, "submit.sh"), *args, "--cpus-per-task=1",
+                               "--mem=500M"], capture_output=True, text=True,
+                              env={**env, **more}, timeout=60, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return re.match(r"submitted array (\d+) ", proc.stdout).group(1)
 
@@ -197,7 +229,7 @@ def test_the_sweep_survives_preemption_the_time_limit_and_a_cancel(slurm, tmp_pa
         return "\n".join(slurm.queue()) + "".join(
             f"\n--- {p.name}\n{p.read_text()}" for p in sorted((sweep / "logs").glob("*")))
 
-    first = submit()
+    first = submit(EVALUATE_FLAGS="--test-size 100 --scores mig,mic")
     # The same runs, straight through, beside the sweep: one BLAS thread as in its tasks.
     runs = [pathlib.Path(out) for out in grid("runs", env=env).stdout.split()]
     references = [subprocess.Popen(
@@ -212,6 +244,11 @@ def test_the_sweep_survives_preemption_the_time_limit_and_a_cancel(slurm, tmp_pa
         def training(t):
             return len(text(runs[t] / "log.csv").splitlines()) >= 2    # a row past the header
 
+        # The time limit's warning to the last task while it loads its modules: requeuing its
+        # job id, the array's own, brought every other task back; a load before the traps
+        # ended it FAILED, unrequeued.
+        wait(lambda: "loading modules" in text(log[3]), "task 3 to start", 60, report)
+        slurm.out("scancel", "--batch", "--signal=USR1", f"{first}_3")
         for t, command in ((0, ["scontrol", "requeue"]),            # as a preemption would
                            (1, ["scancel", "--batch", "--signal=USR1"]),   # time limit near
                            (2, ["scancel"])):                       # then submitted again
@@ -219,7 +256,7 @@ def test_the_sweep_survives_preemption_the_time_limit_and_a_cancel(slurm, tmp_pa
             slurm.out(*command, f"{first}_{t}")
         wait(lambda: f"{first}_2" not in [line.split()[0] for line in slurm.queue()],
              "the cancelled task to end", 60, report)
-        again = submit("--tasks", "2")
+        again = submit("--tasks", "2")             # EVALUATE_FLAGS: the sweep's
         wait(lambda: (sweep / "report" / "table1.md").exists() and not slurm.queue(),
              "the evaluation", 150, report)
 
@@ -242,11 +279,18 @@ def test_the_sweep_survives_preemption_the_time_limit_and_a_cancel(slurm, tmp_pa
         assert f"resuming {runs[t]} at step {k}\n" in resumed, report()
     assert "DUE TO JOB REQUEUE" in text(log[0]) and "start 2 on" in text(log[0])
     assert "time limit near: requeued" in text(log[1]) and "start 2 on" in text(log[1])
-    assert "resuming" not in text(log[3]) and f"done: {STEPS} steps" in text(log[3])
+    # Warned before train.py began, requeued alone, begun at its second start.
+    assert f"task 3, job {first}, start 1 on" in text(log[3]), report()   # the array's id
+    assert "time limit near: requeued" in text(log[3]) and "start 2 on" in text(log[3])
+    assert "interrupted" not in text(log[3]) and "resuming" not in text(log[3])
+    assert f"done: {STEPS} steps" in text(log[3])
+    # No task ran more often than it was stopped.
+    assert all("start 3 on" not in text(p) for p in log) and "start 2" not in text(log[2])
     evaluations = sorted((sweep / "logs").glob("evaluate_*.out"))
     assert len(evaluations) == 1, report()             # the first one, cancelled, never ran
     assert evaluations[0].read_text().startswith("all 4 runs have finished\n")
     assert "| trials (seeds) | 2 | 2 |" in (sweep / "report" / "table1.md").read_text()
+    assert json.loads(text(runs[0] / "metrics.json"))["protocol"]["n_images"] == 100
 
 
 def test_the_grid_is_configurations_times_seeds():
@@ -381,12 +425,13 @@ def test_a_warning_in_a_tasks_first_second_requeues_it(tmp_path):
     env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "TINYVAE": ROOT,
            "PYTHON": str(bin_ / "python"), "SWEEP": str(tmp_path / "sweep"),
            "GRID": str(tmp_path / "g"), "SEEDS": "1", "SLURM_ARRAY_TASK_ID": "0",
-           "SLURM_JOB_ID": "77", "TRAIN_FLAGS": f"--steps 2 --batch-size 4 {' '.join(NARROW)}"}
+           "SLURM_ARRAY_JOB_ID": "70", "SLURM_JOB_ID": "77",
+           "TRAIN_FLAGS": f"--steps 2 --batch-size 4 {' '.join(NARROW)}"}
     proc = subprocess.run(["bash", "-c", 'export BATCH_SHELL=$$; exec bash "$0"',
                            os.path.join(SLURM, "train.sbatch")], capture_output=True,
                           text=True, env=env, timeout=120)
     assert proc.returncode == 143, proc.stdout + proc.stderr
-    assert text(tmp_path / "scontrol") == "requeue 77\n"
+    assert text(tmp_path / "scontrol") == "requeue 70_0\n"          # this task of the array
     assert "time limit near: requeued" in proc.stdout
     assert not (tmp_path / "sweep" / "runs" / "beta-s0").exists()   # begun at the next start
 
@@ -433,12 +478,64 @@ def test_check_and_tasks_use_the_settings_the_sweep_was_submitted_with(tmp_path)
 def test_max_running_throttles_the_array(tmp_path):
     bin_ = tmp_path / "bin"
     stand_in(bin_, "sbatch", f'echo "$*" >> {tmp_path}/calls\necho 42\n')
+    stand_in(bin_, "squeue", "")
     env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "SWEEP": str(tmp_path / "s"),
            "PYTHON": sys.executable}
-    proc = subprocess.run([os.path.join(SLURM, "submit.sh")], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path, env={**env, "MAX_RUNNING": "5"})
+    env.pop("MAX_RUNNING", None)
+
+    def submit(*args, **more):
+        return subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path, env={**env, **more})
+    proc = submit(MAX_RUNNING="five", SWEEP=str(tmp_path / "other"))
+    assert proc.returncode == 2 and proc.stderr == (
+        "grid.py: error: MAX_RUNNING must be a whole number of tasks, at least 1, got 'five'\n")
+    proc = submit(MAX_RUNNING="5")
     assert proc.returncode == 0, proc.stderr
     assert "--array=0-49%5 " in text(tmp_path / "calls").splitlines()[0]
-    proc = subprocess.run([os.path.join(SLURM, "submit.sh")], capture_output=True, text=True,
-                          timeout=60, cwd=tmp_path, env={**env, "MAX_RUNNING": "five"})
-    assert proc.returncode == 2 and proc.stderr.startswith("submit.sh: error: MAX_RUNNING")
+    proc = submit("--tasks", "3,17")        # kept in SWEEP/grid.json: no need to say it again
+    assert proc.returncode == 0, proc.stderr
+    assert "--array=3,17%5 " in text(tmp_path / "calls").splitlines()[2]
+
+
+def test_a_resubmission_keeps_the_evaluations_flags_and_leaves_a_running_evaluation_alone(
+        tmp_path):
+    """EVALUATE_FLAGS was not kept: after --tasks, the new evaluation scored 10,000 test images
+    where the sweep had --test-size 2000. And --tasks cancelled every evaluation in SWEEP/jobs,
+    also one running with every run finished; now only those still waiting."""
+    bin_ = tmp_path / "bin"
+    stand_in(bin_, "sbatch", f'n=$(cat {tmp_path}/id 2>/dev/null || echo 41); n=$((n + 1))\n'
+                             f'echo $n > {tmp_path}/id; echo "$*" >> {tmp_path}/calls; echo $n\n')
+    # squeue -h -j ID -o %T: the state written in states/ID (none: no longer queued)
+    stand_in(bin_, "squeue", f'cat {tmp_path}/states/$3 2>/dev/null\n')
+    stand_in(bin_, "scancel", f'echo "$*" >> {tmp_path}/cancelled\n')
+    (tmp_path / "states").mkdir()
+    (tmp_path / "tiny.grid").write_text("beta --model beta\n")
+    sweep = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k not in ("EVALUATE_FLAGS", "MAX_RUNNING")}
+    env.update(PATH=f"{bin_}:{os.environ['PATH']}", SWEEP=str(sweep), PYTHON=sys.executable,
+               GRID=str(tmp_path / "tiny.grid"), SEEDS="2")
+
+    def submit(*args, **more):
+        proc = subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path, env={**env, **more})
+        assert proc.returncode == 0, proc.stderr
+    submit(EVALUATE_FLAGS="--test-size 2000 --scores mig,mic")     # array 42, evaluation 43
+    (tmp_path / "states" / "43").write_text("RUNNING\n")
+    submit("--tasks", "1")                                          # 44, 45
+    assert not (tmp_path / "cancelled").exists()                    # 43 runs on
+    (tmp_path / "states" / "45").write_text("PENDING\n")
+    submit("--tasks", "0")                                          # 46, 47
+    assert text(tmp_path / "cancelled") == "45\n"                   # it waited: replaced
+    assert text(sweep / "jobs") == "array 42\nevaluate 43\narray 44\nevaluate 45\n" \
+        "array 46\nevaluate 47\n"
+    # The evaluation job runs evaluate.py (a stand-in here) with the sweep's flags.
+    stand_in(bin_, "python", f'case "$1" in evaluate.py) echo "$*" > {tmp_path}/evaluate;;\n'
+                             '*/grid.py) [ "$2" = check ] || exec ' + sys.executable + ' "$@";;\n'
+                             'esac\n')
+    proc = subprocess.run(["bash", os.path.join(SLURM, "evaluate.sbatch")], capture_output=True,
+                          text=True, timeout=60, env={**env, "TINYVAE": ROOT,
+                                                      "PYTHON": str(bin_ / "python")})
+    assert proc.returncode == 0, proc.stderr
+    runs = " ".join(str(sweep / "runs" / f"beta-s{seed}") for seed in (0, 1))
+    assert text(tmp_path / "evaluate") == (f"evaluate.py {runs} --report {sweep}/report "
+                                           "--test-size 2000 --scores mig,mic --no-progress\n")

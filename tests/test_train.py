@@ -3,10 +3,13 @@
 Most runs call train.main(argv) in this process (the argv a shell would pass; main's return
 value is the exit status); the tests of signals and of the script entry point start it as a
 real subprocess."""
+import builtins
 import contextlib
+import errno
 import io
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -38,6 +41,42 @@ def run(*args, check=None):
 def run_script(*args, timeout=300):
     return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Runs without their figures, where only the checkpoint, log.csv and messages count: the
+    figures come after the checkpoint and change neither."""
+    monkeypatch.setattr(training, "draw_run_figures", lambda out, trainer: None)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """read_only(folder): the file system under `folder` is read-only from then on (EROFS), as
+    on a read-only mount: opening a file there to write, making, renaming or removing anything
+    there. Stood in for, since root (CI, Slurm's nodes) writes past chmod."""
+    folders = []
+
+    def guard(real, writes):
+        def call(path, *args, **kwargs):
+            where = (os.path.join(os.path.abspath(path), "")
+                     if isinstance(path, (str, os.PathLike)) else "")
+            if writes(args, kwargs) and any(where.startswith(f) for f in folders):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    def opens_to_write(args, kwargs):
+        mode = args[0] if args else kwargs.get("mode", "r")
+        return isinstance(mode, str) and any(c in mode for c in "wax+")
+
+    def os_opens_to_write(args, kwargs):
+        return (args[0] if args else kwargs["flags"]) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+    monkeypatch.setattr(builtins, "open", guard(builtins.open, opens_to_write))
+    monkeypatch.setattr(os, "open", guard(os.open, os_opens_to_write))
+    for name in ("mkdir", "remove", "unlink", "rmdir", "replace", "rename"):
+        monkeypatch.setattr(os, name, guard(getattr(os, name), lambda args, kwargs: True))
+    return lambda folder: folders.append(os.path.join(os.path.abspath(folder), ""))
 
 
 def params(run_dir):
@@ -104,7 +143,8 @@ def test_ctrl_c_sigterm_sigusr1_save_a_checkpoint_that_resumes_exactly(tmp_path,
                                                                           status):
     """Ctrl-C, and the signals Slurm, docker and systemd stop a program with, to a real
     train.py mid-training: it ends its step, saves, prints the command that continues it and
-    exits 128 + the signal's number."""
+    exits 128 + the signal's number. The line goes to stderr: where `train.py … | tee log` had
+    its tee stopped first, the terminal still sees it (it went to stdout)."""
     out = tmp_path / "run"
     flags = ["--steps", "100000", "--checkpoint-every", "100000", "--log-every", "2", *FAST,
              *NARROW]
@@ -117,11 +157,12 @@ def test_ctrl_c_sigterm_sigusr1_save_a_checkpoint_that_resumes_exactly(tmp_path,
         time.sleep(0.1)
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == status and stderr == ""
+    assert proc.returncode == status and "interrupted" not in stdout
     with numpy.load(out / "checkpoint.npz") as f:
         k = json.loads(str(f["state"]))["step"]
     assert k >= 2
-    line = stdout.strip().splitlines()[-1]
+    assert len(stderr.splitlines()) == 1, stderr
+    line = stderr.strip()
     start = (f"interrupted by {signal.Signals(signum).name}: checkpoint saved at step {k} in "
              f"{out}; continue with: ")
     assert line.startswith(start), stdout
@@ -268,7 +309,7 @@ def test_a_stop_during_a_checkpoint_write_saves_once(tmp_path, monkeypatch):
     out = tmp_path / "run"
     proc = run("--out", out, "--steps", "9", "--checkpoint-every", "3", *FAST, *NARROW)
     assert proc.returncode == 143 and writes == [3], proc.stdout + proc.stderr
-    assert proc.stdout.startswith("interrupted by SIGTERM: checkpoint saved at step 3 in ")
+    assert proc.stderr.startswith("interrupted by SIGTERM: checkpoint saved at step 3 in ")
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL      # handlers given back
 
 
@@ -385,3 +426,101 @@ def test_what_the_flags_were_is_what_the_message_says(tmp_path, monkeypatch, arg
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert message in proc.stderr and "None" not in proc.stderr, proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--groups", ""], "--groups must be a comma-separated list of numbers like 3,3, got ''"),
+    (["--beta", "1,1"], "--beta 1,1 gives 1 more than once, which would train the same models "
+                        "twice; give each β once"),
+    (["--data", ROOT], f"{ROOT} is a folder: give the dSprites .npz file "),
+    # argparse took -1,1 for a flag ('expected one argument'): now the value is read and judged
+    (["--kl-scale", "-1,1"], "--kl-scale -1,1: give one positive, finite number per group"),
+])
+def test_inputs_once_taken_silently_or_misread_are_refused_in_one_line(tmp_path, args, message):
+    proc = run_script("--out", tmp_path / "r", "--steps", "1", *args)
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"train.py: error: {message}"), proc.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_resume_says_when_log_csv_has_lost_the_history(tmp_path, no_figures):
+    """log.csv deleted, then --resume: the resumed log would start at the checkpoint's step and
+    the history before it be gone without a word."""
+    out = tmp_path / "run"
+    flags = ["--out", out, "--log-every", "2", "--checkpoint-every", "2", *FAST, *NARROW]
+    run(*flags, "--steps", "4", check=0)
+    assert run(*flags, "--steps", "6", "--resume", check=0).stderr == ""   # a whole log: quiet
+    (out / "log.csv").unlink()
+    proc = run(*flags, "--steps", "8", "--resume", check=0)
+    assert proc.stderr == (f"train.py: warning: {out / 'log.csv'} is missing or has no rows: "
+                           "the resumed log.csv has no rows before step 6; to keep them, stop "
+                           "now and restore log.csv from a copy, then resume again\n")
+    assert [r.split(",")[0] for r in (out / "log.csv").read_text().splitlines()[1:]] == ["8"]
+
+
+def test_resume_auto_on_a_finished_run_in_a_read_only_place_has_nothing_to_do(
+        tmp_path, no_figures, read_only):
+    """A finished run needs nothing written: it used to fail taking the lock ('cannot write the
+    run') and suggest plain --resume, which fails too."""
+    out = tmp_path / "run"
+    flags = ["--out", out, "--steps", "2", *FAST, *NARROW]
+    run(*flags, check=0)
+    read_only(tmp_path)
+    proc = run(*flags, "--resume", "auto", check=0)
+    assert proc.stdout == f"nothing to do: {out} has finished (step 2 of 2)\n" and not proc.stderr
+    proc = run(*flags, "--steps", "3", "--resume", "auto")   # more steps: that needs writing
+    assert proc.returncode == 1 and "Read-only file system" in proc.stderr
+
+
+def test_one_step_is_one_step(tmp_path, no_figures):
+    proc = run("--out", tmp_path / "one", "--steps", "1", *FAST, *NARROW, check=0)
+    assert proc.stdout.splitlines()[-1] == f"done: 1 step; run directory {tmp_path / 'one'}"
+
+
+def test_a_batch_that_cannot_fit_is_refused_before_anything_is_written(tmp_path):
+    """--batch-size 100000 under `ulimit -v` 3 GiB: one model's step holds at least 15 GB, so
+    it is refused at once; it used to end in NumPy's traceback, after minutes, with config.json
+    and .lock left behind."""
+    import resource
+    limit = 3 * 2**30
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), "--out",
+                           str(tmp_path / "r"), "--batch-size", "100000", "--no-progress"],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          # one BLAS thread: each reserves its buffers' address space
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS,
+                                                                (limit, limit)))
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert re.fullmatch(r"train\.py: error: --batch-size 100000 with 1 model\(s\) needs at "
+                        r"least \d+\.\d GiB to train, more than the 3\.0 GiB this process may "
+                        r"use \(ulimit -v\); try --batch-size \d+ at most\n", proc.stderr)
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_of_memory_while_training_is_one_line_and_a_plain_restart_is_accepted(
+        tmp_path, monkeypatch, no_figures):
+    """An allocation the machine refuses mid-run (NumPy's _ArrayMemoryError is a MemoryError):
+    before the first checkpoint, nothing of the start is left (it left config.json, which made
+    the same command refuse until --overwrite); after one, the checkpoint is kept."""
+    from tinyvae.experiment.trainer import Trainer
+    step = Trainer.train_step
+
+    def fails_at_3(self):
+        if self.step == 2:
+            raise MemoryError("Unable to allocate 15.3 GiB for an array")
+        return step(self)
+    monkeypatch.setattr(Trainer, "train_step", fails_at_3)
+    out = tmp_path / "r"
+    flags = ["--out", out, "--steps", "4", "--checkpoint-every", "3", *FAST, *NARROW]
+    proc = run(*flags)
+    assert proc.returncode == 1 and proc.stderr == (
+        "train.py: error: out of memory (Unable to allocate 15.3 GiB for an array); this start "
+        f"left nothing in {out}: use a smaller --batch-size, fewer models (--seeds, --beta) or "
+        "narrower networks, then run the same command again\n")
+    assert os.listdir(out) == []
+    flags[flags.index("--checkpoint-every") + 1] = "2"
+    proc = run(*flags)                            # the same command, accepted: now past step 2
+    assert proc.returncode == 1 and f"the checkpoint of step 2 in {out} is whole and kept" \
+        in proc.stderr and proc.stderr.endswith(f"--out {out} --resume\n"), proc.stderr
+    monkeypatch.setattr(Trainer, "train_step", step)
+    run(*flags, "--resume", check=0)

@@ -4,6 +4,10 @@
     python scripts/slurm/grid.py flags TASK   train.py's flags for array task TASK, one a line
     python scripts/slurm/grid.py runs         every run directory, one a line
     python scripts/slurm/grid.py check        exit 1 naming every run that has not finished
+    python scripts/slurm/grid.py array [LIST] sbatch's --array: every task (or LIST), with
+                                              MAX_RUNNING (submit.sh)
+    python scripts/slurm/grid.py evaluate-args  evaluate.py's arguments, one a line: every
+                                              run, --report SWEEP/report, EVALUATE_FLAGS
     python scripts/slurm/grid.py record       keep the settings in SWEEP/grid.json (submit.sh)
 
 Task t trains configuration t // n of the grid with the t % n-th block of SEEDS_PER_TASK
@@ -17,6 +21,8 @@ the environment, which submit.sh passes on to every task:
     SEEDS_PER_TASK   seeds one task trains at once on the models axis (default 1; a GPU
                      task takes many)
     TRAIN_FLAGS      flags every task adds (default --steps 10000)
+    EVALUATE_FLAGS   flags added to evaluate.py (default none)
+    MAX_RUNNING      at most this many tasks of an array at once (default no limit)
     GPU              yes: submitted with submit.sh --gpu (default no)
 
 Once a sweep is submitted, SWEEP/grid.json holds its settings, and they are the sweep's from
@@ -34,7 +40,8 @@ from tinyvae.experiment.runs import progress
 HERE = os.path.dirname(os.path.abspath(__file__))
 SET_HERE = ("--seed", "--seeds", "--out", "--resume", "--overwrite")   # the task's own
 DEFAULTS = {"GRID": os.path.join(HERE, "paper.grid"), "SEEDS": "10", "SEEDS_PER_TASK": "1",
-            "TRAIN_FLAGS": "--steps 10000", "GPU": "no"}
+            "TRAIN_FLAGS": "--steps 10000", "EVALUATE_FLAGS": "", "MAX_RUNNING": "",
+            "GPU": "no"}
 RECORD = "grid.json"                    # in SWEEP: the settings it was submitted with
 
 
@@ -72,6 +79,8 @@ def settings():
 
 
 def _value(name, text):
+    if name == "MAX_RUNNING" and text and not (text.isdigit() and int(text) >= 1):
+        raise GridError(f"MAX_RUNNING must be a whole number of tasks, at least 1, got {text!r}")
     if name in ("SEEDS", "SEEDS_PER_TASK"):
         try:
             value = int(text)
@@ -135,13 +144,21 @@ def main(argv):
                   + "; ".join(left), file=sys.stderr)
             return 1
         print(f"all {len(todo)} runs have finished")
+    elif argv[:1] == ["array"] and len(argv) <= 2:
+        # sbatch --array=0-49%5: at most 5 at once
+        throttle = f"%{int(found['MAX_RUNNING'])}" if found["MAX_RUNNING"] else ""
+        print((argv[1] if len(argv) == 2 else f"0-{len(todo) - 1}") + throttle)
+    elif argv == ["evaluate-args"]:
+        report = ["--report", os.path.join(found["SWEEP"], "report")]
+        print("\n".join([out for out, _ in todo] + report + shlex.split(found["EVALUATE_FLAGS"])))
     elif argv == ["record"]:
         path = os.path.join(found["SWEEP"], RECORD)
         if not os.path.exists(path):
             with open(path, "w") as f:
                 json.dump({k: v for k, v in found.items() if k != "SWEEP"}, f, indent=2)
     else:
-        raise GridError("usage: grid.py count | flags TASK | runs | check | record")
+        raise GridError("usage: grid.py count | flags TASK | runs | check | array [LIST] | "
+                        "evaluate-args | record")
     return 0
 
 

@@ -12,13 +12,15 @@
 #   one task). The evaluation job asks for no GPU.
 # --tasks LIST (sbatch --array syntax): these tasks again, after a scancel or a failure (an
 #   afterok evaluation never runs once a task of its array was cancelled), and a new
-#   evaluation after them and after what is still queued of the earlier arrays. Their logs go
-#   to new files, named after the new array.
+#   evaluation after them and after what is still queued of the earlier arrays; it cancels
+#   the evaluations still waiting, and leaves one that runs. Their logs go to new files,
+#   named after the new array.
 # Settings from the environment: SWEEP (default ./sweep), GRID, SEEDS, SEEDS_PER_TASK,
-# TRAIN_FLAGS (see grid.py; the first submission keeps them in SWEEP/grid.json, and later ones
-# use those), EVALUATE_FLAGS (added to evaluate.py), PYTHON (default the checkout's
-# .venv/bin/python), GPU_GRES (default gpu:1), MAX_RUNNING (at most that many tasks of the
-# array at once; default no limit). Job ids are appended to SWEEP/jobs, logs go to SWEEP/logs.
+# TRAIN_FLAGS, EVALUATE_FLAGS (added to evaluate.py), MAX_RUNNING (at most that many tasks of
+# an array at once; default no limit): see grid.py; the first submission keeps them in
+# SWEEP/grid.json, and later ones use those. PYTHON (default the checkout's
+# .venv/bin/python), GPU_GRES (default gpu:1). Job ids are appended to SWEEP/jobs, logs go
+# to SWEEP/logs.
 set -euo pipefail
 TINYVAE=$(cd "$(dirname "$0")/../.." > /dev/null && pwd)
 # Tasks start in the checkout, not here: every path they are given is made absolute.
@@ -41,14 +43,6 @@ while [ $# -gt 0 ]; do
         *) break;;
     esac
 done
-throttle=
-if [ -n "${MAX_RUNNING:-}" ]; then
-    case $MAX_RUNNING in
-        *[!0-9]* | 0*) echo "submit.sh: error: MAX_RUNNING must be a whole number of tasks," \
-                            "at least 1, got '$MAX_RUNNING'" >&2; exit 2;;
-    esac
-    throttle=%$MAX_RUNNING                  # sbatch --array=0-49%5: at most 5 at once
-fi
 train_args=() GPU=no
 if [ -n "$gpu" ]; then
     GPU=yes
@@ -58,11 +52,13 @@ if [ -n "$gpu" ]; then
     fi
     train_args=(--gres="${GPU_GRES:-gpu:1}" --cpus-per-task=4 --mem=16G)
 fi
-export TINYVAE SWEEP PYTHON GRID SEEDS SEEDS_PER_TASK TRAIN_FLAGS EVALUATE_FLAGS GPU
+export TINYVAE SWEEP PYTHON GRID SEEDS SEEDS_PER_TASK TRAIN_FLAGS EVALUATE_FLAGS MAX_RUNNING GPU
 n=$("$PYTHON" "$TINYVAE/scripts/slurm/grid.py" count)
+# e.g. 0-49%5: every task (or those of --tasks), at most MAX_RUNNING at once
+spec=$("$PYTHON" "$TINYVAE/scripts/slurm/grid.py" array ${tasks:+"$tasks"})
 
 array=$(sbatch --parsable --export=ALL ${train_args[@]+"${train_args[@]}"} "$@" \
-        --array="${tasks:-0-$((n - 1))}$throttle" \
+        --array="$spec" \
         --output="$SWEEP/logs/train_%A_%a.out" "$TINYVAE/scripts/slurm/train.sbatch")
 array=${array%%;*}                          # --parsable prints ID or ID;CLUSTER
 "$PYTHON" "$TINYVAE/scripts/slurm/grid.py" record
@@ -70,7 +66,11 @@ after=afterok:$array
 if [ -n "$tasks" ] && [ -f "$SWEEP/jobs" ]; then
     while read -r kind id; do
         if [ "$kind" = evaluate ]; then
-            scancel "$id" 2>/dev/null || true   # it waits for an array that cannot succeed
+            # One still waiting may wait for a task that was cancelled, and never run: the
+            # new one takes its place. One that runs (every run had finished) goes on.
+            if [ "$(squeue -h -j "$id" -o %T 2>/dev/null)" = PENDING ]; then
+                scancel "$id" 2>/dev/null || true
+            fi
         elif [ -n "$(squeue -h -j "$id" -o %i 2>/dev/null)" ]; then
             after+=",afterany:$id"              # earlier tasks still queued or running
         fi

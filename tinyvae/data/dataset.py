@@ -76,6 +76,8 @@ def open_dataset(path=None, factor_sizes=FACTOR_SIZES):
 
 def _read_npz(path):
     """imgs and latents_classes of the npz at path, loaded without unpickling anything."""
+    if os.path.isdir(path):
+        raise DataError(f"{path} is a folder: give the dSprites .npz file ({REAL_FILE}) itself")
     if not os.path.isfile(path):
         raise DataError(f"{path}: no such file")
     wanted = ("imgs", "latents_classes")

@@ -49,6 +49,18 @@ def progress(run_dir):
     return Progress(checkpoint_step(run_dir), steps, training_holder(run_dir))
 
 
+def finished_step(out, config):
+    """The step of the checkpoint in `out` when it has reached config's --steps, else None;
+    flags that would make another run are refused (RunError), as --resume auto refuses them.
+    It reads, never writes or locks: a finished run needs nothing written, also where nothing
+    can be (--resume auto on a copy of a sweep in a read-only place)."""
+    step = checkpoint_step(out)
+    if step is None or not Progress(step, config["steps"]).finished:
+        return None
+    same_run(out, config, "--resume auto")
+    return step
+
+
 def check_out(out):
     """--out must be a directory, or a path that can become one."""
     path = os.path.abspath(out)
@@ -143,16 +155,29 @@ def remove_leftovers(run_dir):
                 os.remove(os.path.join(folder, name))
 
 
-def what_is_kept(out, err, again):
-    """What a failed write (OSError `err`) left in `out`, and the way on: the command `again`
-    continues from the checkpoint on disk."""
+def write_fix(out, err):
+    """What to do about a failed write (OSError `err`) in `out`."""
+    return "make room" if err.errno in (errno.ENOSPC, errno.EDQUOT) else f"make {out} writable"
+
+
+def what_is_kept(out, fix, again):
+    """What a failed start left in `out`, and the way on once `fix` is done: the command
+    `again` continues from the checkpoint on disk."""
     # Checkpoints are written to a temporary file and renamed, so a failed write leaves the
     # one before it: read back the step of what is on disk rather than assume.
-    fix = ("make room" if err.errno in (errno.ENOSPC, errno.EDQUOT)
-           else f"make {out} writable")
     step = checkpoint_step(out) if out else None
     if step is None:
         return (f"there is no checkpoint to continue from: {fix} or choose another --out, "
                 f"then start again ({AFRESH})")
     return (f"the checkpoint of step {step} in {out} is whole and kept (a checkpoint is written "
             f"to a temporary file first): {fix}, then continue with: {again}")
+
+
+def forget_start(out):
+    """After a start that failed before its first checkpoint (out of memory): remove what it
+    wrote (config.json, log rows, figures), so that the same command is accepted again and not
+    refused as a run that needs --overwrite. Returns whether there was no checkpoint."""
+    if checkpoint_step(out) is not None:
+        return False
+    clear_run_dir(out)              # the lock file goes when it is let go (release_run_dir)
+    return True

@@ -1,10 +1,12 @@
 """The training loop of train.py: a Trainer (trainer.py) stepped to --steps, with log rows,
 snapshots, checkpoints and figures written as it goes, and what ends it with the step in hand
-saved: a stop signal, or a reader of its output that went away.
+saved: a stop signal, or a reader of its output that went away. Before it, the memory a step
+needs, weighed against what this process may use.
 
-Shapes: M models trained in lockstep, Z latent.
+Shapes: M models trained in lockstep, B batch, P pixels, Z latent, G groups.
 """
 import os
+import resource
 import signal
 import sys
 
@@ -12,6 +14,7 @@ import numpy
 
 from ..backend import to_numpy
 from ..routing_report import routing_report
+from ..vae import PIXELS
 from .checkpoint import save_checkpoint, save_snapshot
 from .files import CHECKPOINT, CONFIG, LOG, read_log, write_json, write_log
 from .trainer import Trainer
@@ -31,6 +34,61 @@ class TrainingError(Exception):
     """Training itself failed (a non-finite loss): exit status 1."""
 
 
+class MemoryTooSmall(Exception):
+    """A run that cannot fit in the memory this process may use: exit status 2."""
+
+
+def memory_needed(config):
+    """(bytes for parameters, bytes per image and model): a lower bound on what training
+    holds in float32. Per model: the parameters, their gradients and Adam's two moments; per
+    image: the encoder's input, its layers' outputs before and after the activation, its mean
+    and logvar, and the decoder's, once for each of the G group prefixes (eq. 8), logits and
+    probabilities included. The backward pass needs as much again at times: not counted."""
+    P, Z, G = PIXELS, config["latent"], len(config["groups"])
+    sizes = [[P, *config["encoder_hidden"], 2 * Z], [Z, *config["decoder_hidden"], P]]
+    params = sum(a * b + b for layers in sizes for a, b in zip(layers, layers[1:]))
+    per_image = (P + 2 * sum(config["encoder_hidden"]) + 2 * Z
+                 + G * (Z + 2 * sum(config["decoder_hidden"]) + 2 * P))
+    return 4 * 4 * params, 4 * per_image
+
+
+def memory_limit():
+    """(bytes this process may use, what sets it): the least of the machine's memory, the
+    address-space limit (ulimit -v) and the control group's limit (Slurm's --mem, a
+    container's), where each is known."""
+    limits = [(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "the machine's memory")]
+    soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+    if soft != resource.RLIM_INFINITY:
+        limits.append((soft, "ulimit -v"))
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                limits.append((int(f.read()), f"the control group's limit ({path})"))
+        except (OSError, ValueError):       # absent, or "max": no limit there
+            pass
+    return min(limits)
+
+
+def check_memory(config, xp):
+    """Refuse a run that obviously cannot fit, before anything is written: its lower bound
+    (memory_needed) above what this process may use. NumPy's arrays only: CuPy's live on the
+    device, where an allocation that fails ends as MemoryError (train.py's one line)."""
+    if xp is not numpy:
+        return
+    fixed, per_image = memory_needed(config)
+    M, B = len(config["model_seeds"]), config["batch_size"]
+    need = M * (fixed + B * per_image)
+    limit, what = memory_limit()
+    if need > limit:
+        fits = (limit // M - fixed) // per_image
+        room = (f"--batch-size {fits} at most" if fits >= 1
+                else "fewer models (--seeds, --beta) or narrower networks")
+        raise MemoryTooSmall(
+            f"--batch-size {B} with {M} model(s) needs at least {need / 2**30:.1f} GiB to "
+            f"train, more than the {limit / 2**30:.1f} GiB this process may use ({what}); "
+            f"try {room}")
+
+
 def train(config, out, xp, dataset, resume_from, explain, progress, again):
     """Train to config["steps"] in the run directory `out`, from the checkpoint `resume_from`
     (arrays, state) or from the start (None, None); the exit status: 0, or 128 + the number of
@@ -40,7 +98,14 @@ def train(config, out, xp, dataset, resume_from, explain, progress, again):
     if resume_from[0] is not None:
         trainer.restore(*resume_from, os.path.join(out, CHECKPOINT))
         # Rows a kill left past the checkpoint are dropped: the resumed run writes them anew.
-        write_log(log_path, read_log(log_path, upto=trainer.step), append=False)
+        kept = read_log(log_path, upto=trainer.step)
+        lost = history_lost(kept, trainer.step,
+                            resume_from[1].get("config", config)["log_every"])
+        if lost:
+            print(f"train.py: warning: {log_path} {lost}: the resumed log.csv has no rows "
+                  f"before step {trainer.step}; to keep them, stop now and restore log.csv "
+                  "from a copy, then resume again", file=sys.stderr)
+        write_log(log_path, kept, append=False)
         print(f"resuming {out} at step {trainer.step}")
     write_json(os.path.join(out, CONFIG), config)
     if explain:
@@ -97,13 +162,26 @@ def train(config, out, xp, dataset, resume_from, explain, progress, again):
             signal.signal(s, handler)
     if stop["asked"] and trainer.step < config["steps"]:
         name = signal.Signals(stop["asked"]).name
-        # Where stdout's reader has gone, stderr may still have one.
+        # To stderr: where a `| tee` has gone first (stdout's reader), the terminal has it.
         print(f"interrupted by {name}: checkpoint saved at step {trainer.step} in {out}; "
-              f"continue with: {again}", flush=True,
-              file=sys.stderr if getattr(sys.stdout, "gone", False) else sys.stdout)
+              f"continue with: {again}", flush=True, file=sys.stderr)
         return 128 + stop["asked"]
-    print(f"done: {trainer.step} steps; run directory {out}")
+    print(f"done: {trainer.step} step{'' if trainer.step == 1 else 's'}; run directory {out}")
     return 0
+
+
+def history_lost(rows, step, every):
+    """What is missing from log.csv's `rows` (up to a checkpoint at `step`, logged every
+    `every` steps, as it was trained) for a whole history, or None: a log.csv deleted, cut at
+    its head, or an older copy put back."""
+    if step < every:
+        return None
+    if not rows:
+        return "is missing or has no rows"
+    first, last = int(rows[0]["step"]), int(rows[-1]["step"])
+    if first > every or last < step // every * every:
+        return f"holds steps {first} to {last} only"
+    return None
 
 
 def _save(out, trainer):
