@@ -12,7 +12,7 @@ reads, on each parameter in turn.
 
 14 million parameters make Adam a large share of a CPU step, so train.py uses
 optim_fast.FastAdam: the same constructor and methods, the same rule in cache-sized chunks
-over threads on NumPy (the same bits, tests/test_optim.py) and one fused kernel on CuPy.
+over threads on NumPy (the same bits, tests/core/test_optim.py) and one fused kernel on CuPy.
 """
 import math
 

@@ -9,8 +9,6 @@ from tinyvae.backend import to_numpy
 from tinyvae.gradcheck import check_gradients
 from tinyvae.vae import INIT_STREAM, route
 
-pytestmark = pytest.mark.core          # `pytest -m core`: the first check, in seconds
-
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
 
 

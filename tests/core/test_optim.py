@@ -10,8 +10,6 @@ from tinyvae.backend import to_numpy
 from tinyvae.optim import adam_rule
 from tinyvae.optim_fast import FastAdam
 
-pytestmark = pytest.mark.core          # `pytest -m core`: the first check, in seconds
-
 
 def reference_adam(p, grads, lr, b1=0.9, b2=0.999, eps=1e-8):
     m, v = numpy.zeros_like(p), numpy.zeros_like(p)

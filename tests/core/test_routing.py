@@ -7,8 +7,6 @@ import pytest
 from tinyvae import GroupedVAE
 from tinyvae.routing_report import routing_report
 
-pytestmark = pytest.mark.core          # `pytest -m core`: the first check, in seconds
-
 
 def test_report_has_exact_zeros_where_the_routing_blocks_gradient():
     model = GroupedVAE(groups=(1, 2, 1), pixels=7, encoder_hidden=(6, 5),
