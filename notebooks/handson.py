@@ -56,6 +56,7 @@ from tinyvae.experiment.flow import draw_gradient_flow, gradient_flow
 from tinyvae.experiment import load_run
 from tinyvae.losses import kl_normal_forward
 from tinyvae.routing_report import routing_report
+from tinyvae.vae import route
 
 # tinyvae's figure module draws to files only; this puts the pictures back in the notebook.
 # %matplotlib inline
@@ -92,13 +93,11 @@ print("x", x.shape, " eps", eps.shape)
 # ## 2. One step, and its routed backward
 #
 # `forward` gives the losses: L_rec,1 decodes from [z_1 | 0], L_rec,2 from [z_1 | z_2]; KL is
-# over all six latents. `backward` is the forward read upside down; the routing is these
-# lines of it:
+# over all six latents. `backward` is the forward read upside down; the routing is one
+# function it calls, `route`:
 
 # %%
-source = inspect.getsource(GroupedVAE.backward).splitlines()
-first = next(k for k, line in enumerate(source) if "dz = xp.zeros" in line)
-print("\n".join(line[4:] for line in source[first:first + 6]))
+print(inspect.getsource(route))
 
 # %%
 losses, cache = model.forward(x, eps)
@@ -117,14 +116,14 @@ print("gradients:", len(grads), "arrays, shaped like the parameters")
 def show(a):
     return " ".join(f"{v:+.4f}" if v else "      0" for v in to_numpy(a).tolist())
 
-_, dmu2, _, dzin2 = model.backward(cache, rec_weights=[0, 1], kl_weight=False)
+_, dmu2, _, dzin2 = model.backward(cache, rec_weights=[0, 1], include_kl=False)
 print("decoding 2 sends to [z_1 | z_2]:", show(dzin2[0, 1, 0]))
 print("routing 'paper', into mu:       ", show(dmu2[0, 0]))
 
 plain = GroupedVAE(groups=(3, 3), beta=1.0, seed=0, xp=xp, routing="none",
                    encoder_hidden=(WIDTH, WIDTH), decoder_hidden=(WIDTH, WIDTH, WIDTH))
 _, plain_cache = plain.forward(x, eps)
-_, dmu2_plain, _, _ = plain.backward(plain_cache, rec_weights=[0, 1], kl_weight=False)
+_, dmu2_plain, _, _ = plain.backward(plain_cache, rec_weights=[0, 1], include_kl=False)
 print("routing 'none', into mu:        ", show(dmu2_plain[0, 0]))
 print("z_1's columns exactly zero under the routing:", bool(xp.all(dmu2[..., :3] == 0)))
 

@@ -1,6 +1,6 @@
 """Adam's update (optim.adam_rule) over all parameters at once, fast. On NumPy and in the
 CuPy kernel (adam_kernel.py) it does the rule's operations in the rule's order, with the
-rule's scalars: on NumPy it gives the rule's bits (tests/test_optim.py); the kernel stays
+rule's scalars: on NumPy it gives the rule's bits (tests/core/test_optim.py); the kernel stays
 within 2 ulps of the rule in float32 over 200 steps (tests/test_adam_kernel.py, on the
 tests' CuPy stand-in everywhere, on a GPU where there is one).
 
@@ -17,6 +17,7 @@ import numpy
 
 from .adam_kernel import cupy_adam_kernel
 from .backend import array_module
+from .optim import Adam
 
 # Elements per NumPy chunk: small enough that a chunk's six slices stay in cache across its
 # 12 passes, large enough that the threads seldom meet at the GIL, which each must take back
@@ -24,6 +25,23 @@ from .backend import array_module
 # 21 / 24 ms (medians of 37 steps) with chunks of 2^15 / 16 / 17 / 18 on the 2-core
 # development machine.
 CHUNK = 1 << 17
+
+
+class FastAdam(Adam):
+    """optim.Adam, a drop-in with the same constructor and methods, whose update runs fast:
+    train.py's choice. threads: NumPy threads for the update (None: the CPUs this process may
+    use, at most 8)."""
+
+    def __init__(self, params, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, threads=None):
+        super().__init__(params, lr, beta1, beta2, eps)
+        self.fast = FastUpdate(params, threads)      # adam_rule over every parameter, fast
+
+    @property
+    def threads(self):
+        return self.fast.threads
+
+    def update(self, grads, lr_t, eps_t):
+        self.fast(self.params, grads, self.m, self.v, self.beta1, self.beta2, lr_t, eps_t)
 
 
 class FastUpdate:
