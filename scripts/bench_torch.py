@@ -37,7 +37,7 @@ import time
 # tinyvae/__init__.py) as in train.py
 import tinyvae  # noqa: E402
 from tinyvae.experiment.bench import BATCH, CONFIGS, make_floor  # noqa: E402
-from tinyvae.optim_fast import usable_cpus  # noqa: E402
+from tinyvae.optim_fast import FastAdam, usable_cpus  # noqa: E402
 from tinyvae.vae import GroupedVAE  # noqa: E402
 
 import numpy  # noqa: E402
@@ -189,7 +189,7 @@ def tinyvae_step(model, opt, x, eps, marks):
     """One tinyvae training step, as train.py runs it (the data excluded), timed by part."""
     _, cache = model.forward(x, eps)
     marks.append(time.perf_counter())
-    grads = model.backward(cache)[0]
+    grads = model.backward(cache, reuse_buffers=True)[0]
     marks.append(time.perf_counter())
     opt.step(grads)
     marks.append(time.perf_counter())
@@ -224,7 +224,7 @@ def bench_config(groups, steps, warmup, default_kind):
         opt = torch.optim.Adam(list(tv.params.values()), lr=1e-4, **kwargs)
         runs[label] = lambda marks, tv=tv, opt=opt: torch_step(tv, opt, xt, et, marks)
     # tinyvae trains its own copy last: TorchVAE copied the initial weights already.
-    opt = tinyvae.Adam(model.params, lr=1e-4)
+    opt = FastAdam(model.params, lr=1e-4)
     runs["tinyvae"] = lambda marks: tinyvae_step(model, opt, x, eps, marks)
     floor, flops = make_floor(model, BATCH)
 

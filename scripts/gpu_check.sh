@@ -20,7 +20,7 @@ for log in device pytest bench_m1 bench_m40 train bench_cpu2 summary; do
 done
 RUN_DIR=$(mktemp -d)                   # train.py's run directory (its files stay out of $OUT)
 if [ "${GPU_CHECK_CPU:-0}" = 1 ]; then
-    GPU="" MANY=2 TRAIN_STEPS=10 TEST_ARGS="tests/test_speed_paths.py tests/test_optim.py"
+    GPU="" MANY=2 TRAIN_STEPS=10 TEST_ARGS="tests/test_speed_paths.py tests/core/test_optim.py"
 else
     GPU="--gpu" MANY=40 TRAIN_STEPS=200 TEST_ARGS=""
 fi

@@ -39,7 +39,7 @@ def test_c_equals_its_definition_from_each_terms_own_gradient():
     term = []
     for i in range(G):
         w = numpy.eye(G)[i]
-        term.append(model.backward(cache, rec_weights=w, kl_weight=False)[1].copy())
+        term.append(model.backward(cache, rec_weights=w, include_kl=False)[1].copy())
     for g, cols in enumerate(model.group_slices):
         own = term[g][..., cols]                                          # (M, B, |g|)
         every = sum(term[i][..., cols] for i in range(g, G))              # (M, B, |g|)

@@ -5,6 +5,7 @@ import numpy
 import pytest
 
 from tinyvae import Adam, GroupedVAE, optim_fast
+from tinyvae.optim_fast import FastAdam
 from tinyvae.backend import to_numpy
 from tinyvae.experiment.bench import make_floor, step_matmuls
 
@@ -23,10 +24,10 @@ def test_reused_gradient_buffers_hold_one_steps_gradients(xp):
     model = GroupedVAE(groups=(2, 2), models=2, xp=xp, dtype=numpy.float64, **SMALL)
     x, eps = (xp.asarray(a) for a in batch(model))
     x2, eps2 = (xp.asarray(a) for a in batch(model, seed=2))
-    _, first = model.loss_and_grads(x, eps)
+    _, first = model.loss_and_grads(x, eps, reuse_buffers=True)
     first = {k: to_numpy(g).copy() for k, g in first.items()}
-    _, other = model.loss_and_grads(x2, eps2)
-    _, again = model.loss_and_grads(x, eps)
+    _, other = model.loss_and_grads(x2, eps2, reuse_buffers=True)
+    _, again = model.loss_and_grads(x, eps, reuse_buffers=True)
     assert all(again[k] is other[k] for k in again)              # the same buffers, reused
     for k in first:
         numpy.testing.assert_array_equal(to_numpy(again[k]), first[k], err_msg=k)
@@ -44,7 +45,7 @@ def test_chunked_threaded_adam_is_bit_exact(monkeypatch):
     for chunk, threads in ((1 << 20, 1), (2048, 2), (1000, 3), (1000, 1)):
         monkeypatch.setattr(optim_fast, "CHUNK", chunk)
         params = {k: v.copy() for k, v in start.items()}
-        opt = Adam(params, lr=1e-2, threads=threads)
+        opt = FastAdam(params, lr=1e-2, threads=threads)
         assert len(opt.fast._shares) == threads
         for g in grads:
             opt.step(g)
@@ -69,8 +70,8 @@ def test_adam_sees_new_contents_of_reused_buffers_and_new_arrays(monkeypatch):
     # a C-order buffer like the model's, and a Fortran-order one (whose flat view is a copy)
     for order in "CF":
         fresh, reused = {"W": start["W"].copy()}, {"W": start["W"].copy()}
-        opt_fresh = Adam(fresh, lr=1e-2, threads=2)
-        opt_reused = Adam(reused, lr=1e-2, threads=2)
+        opt_fresh = FastAdam(fresh, lr=1e-2, threads=2)
+        opt_reused = FastAdam(reused, lr=1e-2, threads=2)
         buffer = {"W": numpy.empty_like(start["W"], order=order)}
         for k, g in enumerate(steps):
             if k == 2:                                # the caller replaces the parameter
@@ -86,7 +87,7 @@ def test_adam_refuses_gradients_that_do_not_fit_in_one_line():
     """A missing or misshapen gradient, or a parameter replaced by one of another shape, is
     one ValueError naming the parameter, raised before anything moves."""
     params = {"W": numpy.ones((1, 4, 5), numpy.float32), "b": numpy.ones((1, 5), numpy.float32)}
-    opt = Adam(params, threads=2)
+    opt = FastAdam(params, threads=2)
     good = {k: numpy.full_like(p, 0.1) for k, p in params.items()}
     bad = [({"W": good["W"]}, "no gradient for parameter b"),
            ({**good, "W": numpy.ones((1, 5, 4), numpy.float32)}, "gradient of W has shape")]
@@ -108,7 +109,7 @@ def test_adam_workers_follow_the_callers_floating_point_settings(threads):
     (it catches a non-finite loss itself), and "raise" must too."""
     params = {"w": numpy.ones(3 * optim_fast.CHUNK, dtype=numpy.float32)}
     huge = {"w": numpy.full(3 * optim_fast.CHUNK, 1e30, dtype=numpy.float32)}    # g * g overflows
-    opt = Adam(params, threads=threads)
+    opt = FastAdam(params, threads=threads)
     with numpy.errstate(over="ignore", invalid="ignore"):
         opt.step(huge)                                  # no warning (pytest makes them errors)
     with numpy.errstate(over="raise"), pytest.raises(FloatingPointError):

@@ -21,7 +21,8 @@ def dense_backward(dout, cache, need_dx=True, out=None):
     the data needs no gradient, and skipping it saves the step's largest matmul).
 
     `out`, optional: buffers (dW, db) that receive the weight gradients. The model passes
-    its persistent gradient buffers, so the step allocates no fresh 20 MB array per layer."""
+    its gradient buffers (in training the same ones every step), so no 20 MB array is made
+    here."""
     x, W = cache
     xp = _xp(dout)
     dW, db = (None, None) if out is None else out

@@ -33,22 +33,22 @@ def bernoulli_nll_forward(logits, x):
     softplus(l) = max(l, 0) + log1p(exp(-|l|)), so exp never overflows."""
     xp = array_module(logits)
     e = xp.exp(-xp.abs(logits))                      # (..., P) in (0, 1]
-    tail = xp.log1p(e)                               # (..., P) kept: the backward's sigmoid
+    log1p_e = xp.log1p(e)                            # (..., P) log(1 + e^-|l|), kept for backward
     nll = xp.maximum(logits, 0)                      # (..., P)
-    nll += tail
+    nll += log1p_e
     nll -= x * logits
-    return nll.sum(axis=-1), (logits, x, tail)       # (...)
+    return nll.sum(axis=-1), (logits, x, log1p_e)    # (...)
 
 
 def bernoulli_nll_backward(dnll, cache):
     """Returns dlogits = dnll * (sigmoid(logits) - x), the fused form: no division by p or
     1 - p, so it stays exact where the sigmoid saturates. `x` is data: no gradient."""
-    logits, x, tail = cache
+    logits, x, log1p_e = cache
     xp = array_module(logits)
-    # sigmoid(l) = exp(min(l, 0)) / (1 + exp(-|l|)) = exp(min(l, 0) - tail): one exp, no
+    # sigmoid(l) = exp(min(l, 0)) / (1 + exp(-|l|)) = exp(min(l, 0) - log1p_e): one exp, no
     # branch, never overflowing, and relatively exact in both tails (e^l for l << 0).
     p = xp.minimum(logits, 0)                        # (..., P)
-    p -= tail
+    p -= log1p_e
     xp.exp(p, out=p)                                 # (..., P) sigmoid(logits)
     p -= x
     p *= dnll[..., None]

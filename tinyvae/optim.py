@@ -7,16 +7,16 @@ with gradient g:
 `Adam.step` folds the bias corrections into two scalars,
     p <- p - lr_t * m / (sqrt(v) + eps_t),   lr_t = lr sqrt(1 - b2^t) / (1 - b1^t),
                                              eps_t = eps sqrt(1 - b2^t),
-the same number with fewer passes over memory, and `adam_rule` is that update as it reads.
-14 million parameters make Adam a large share of a CPU step, so the step runs it through the
-fast path in optim_fast.py (cache-sized chunks over threads on NumPy, one fused kernel on
-CuPy). On NumPy it does the same operations in the same order, tested to give the same bits
-(tests/test_optim.py).
+the same number with fewer passes over memory, and runs `adam_rule`, that update as it
+reads, on each parameter in turn.
+
+14 million parameters make Adam a large share of a CPU step, so train.py uses
+optim_fast.FastAdam: the same constructor and methods, the same rule in cache-sized chunks
+over threads on NumPy (the same bits, tests/core/test_optim.py) and one fused kernel on CuPy.
 """
 import math
 
 from .backend import array_module
-from .optim_fast import FastUpdate
 
 
 def adam_rule(p, g, m, v, b1, b2, lr_t, eps_t):
@@ -29,8 +29,8 @@ def adam_rule(p, g, m, v, b1, b2, lr_t, eps_t):
 
 
 class Adam:
-    def __init__(self, params, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8, threads=None):
-        """threads: NumPy threads for the update; None: the CPUs this process may use (<= 8)."""
+    def __init__(self, params, lr=1e-4, beta1=0.9, beta2=0.999, eps=1e-8):
+        """params: {name: array}, updated in place by every step."""
         if not lr > 0:
             raise ValueError(f"Adam: lr must be positive, got {lr}")
         self.params = params
@@ -40,20 +40,21 @@ class Adam:
         self.m = {name: array_module(p).zeros_like(p) for name, p in params.items()}
         self.v = {name: array_module(p).zeros_like(p) for name, p in params.items()}
         _check(params, self.m)
-        self.fast = FastUpdate(params, threads)      # adam_rule over every parameter, fast
-
-    @property
-    def threads(self):
-        return self.fast.threads
 
     def step(self, grads):
+        """One update of every parameter from its gradient, grads {name: array like params}."""
         _check(self.params, self.m, grads)
         self.t += 1
         root2 = math.sqrt(1.0 - self.beta2 ** self.t)
         lr_t = self.lr * root2 / (1.0 - self.beta1 ** self.t)
         eps_t = self.eps * root2
-        # for name in params: adam_rule(params[name], grads[name], m[name], v[name], ...)
-        self.fast(self.params, grads, self.m, self.v, self.beta1, self.beta2, lr_t, eps_t)
+        self.update(grads, lr_t, eps_t)
+
+    def update(self, grads, lr_t, eps_t):
+        """adam_rule on each parameter with this step's scalars (FastAdam: all at once, fast)."""
+        for name, p in self.params.items():
+            adam_rule(p, grads[name], self.m[name], self.v[name], self.beta1, self.beta2,
+                      lr_t, eps_t)
 
     def state(self):
         """Everything needed to continue exactly: step count and both moment estimates."""

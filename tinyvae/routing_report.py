@@ -25,13 +25,13 @@ def routing_report(model, x, eps):
     _, cache = model.forward(x, eps)
     layers = sorted({name.rsplit(".", 1)[0] for name in model.params},
                     key=lambda n: (n.startswith("decoder"), int(n.split(".")[1])))
-    columns = ([f"{v} z{j + 1}" for j in range(G) for v in ("mu", "logvar")] + layers
+    columns = ([f"{v} z_{j + 1}" for j in range(G) for v in ("mu", "logvar")] + layers
                + ["blocked"])
     rows = [f"L_rec,{i + 1}" for i in range(G)] + ["beta*KL"]
     norms = numpy.zeros((len(rows), len(columns)))                       # (G+1, C)
     for t in range(G + 1):
         weights = numpy.eye(G)[t] if t < G else numpy.zeros(G)           # (G,)
-        grads, dmu, dlogvar, dzin = model.backward(cache, rec_weights=weights, kl_weight=t == G)
+        grads, dmu, dlogvar, dzin = model.backward(cache, rec_weights=weights, include_kl=t == G)
         values = []
         for g in model.group_slices:
             values += [_norm(dmu[..., g]), _norm(dlogvar[..., g])]
@@ -52,22 +52,30 @@ def _norm(a):
 
 
 def _format(model, rows, columns, norms):
-    def cell(v):
-        return "0" if v == 0 else f"{v:.3g}"
-    width = 2 + max(len(c) for c in columns)
+    cells = [["0" if v == 0 else f"{v:.3g}" for v in row] for row in norms]
+    # Two header lines, "mu z_1" as z_1 over mu and "encoder.0" as encoder over 0, and every
+    # column as wide as its widest entry: for two groups the report fits in 100 characters.
+    heads = [c.split(" ")[::-1] if " " in c else c.split(".") if "." in c else ["", c]
+             for c in columns]
+    widths = [max(len(h[1]), *(len(row[k]) for row in cells)) for k, h in enumerate(heads)]
+    label = max(len(r) for r in rows)
+    top, under = " " * label, " " * label
+    for k, ((head, name), w) in enumerate(zip(heads, widths)):
+        if k == 0 or head != heads[k - 1][0]:
+            top = f"{top:<{len(under)}}  {head}"          # a block's name over its first column
+        under += f"  {name:>{w}}"
     # A KL weight per group shows in the header (and in beta*KL's row, which it scales).
     scale = (", KL scale per group " + ",".join(f"{s:g}" for s in model.kl_scale)
              if scales_kl(model.kl_scale) else "")
-    lines = [f"Routing report: gradient norm each loss term sends into each block "
-             f"(groups {model.groups}, beta {to_numpy(model.beta).tolist()}{scale}, "
-             f"{model.models} model(s), routing {model.routing!r}); 0 means exactly zero.",
-             f"{'':>10}" + "".join(f"{c:>{width}}" for c in columns)]
-    for r, row in zip(rows, norms):
-        lines.append(f"{r:>10}" + "".join(f"{cell(v):>{width}}" for v in row))
+    lines = [f"Routing report: gradient norms, groups {model.groups}, beta "
+             f"{to_numpy(model.beta).tolist()}, {model.models} model(s), routing "
+             f"{model.routing!r}{scale}", top.rstrip(), under]
+    for r, row in zip(rows, cells):
+        lines.append(f"{r:>{label}}" + "".join(f"  {v:>{w}}" for v, w in zip(row, widths)))
     if model.routing == "paper":
-        lines.append("'blocked': what L_rec,i would have sent to z_1 .. z_(i-1) without the "
-                     "routing; the paper holds those groups constant inside L_rec,i.")
+        lines.append("0 means exactly zero; blocked: what L_rec,i would have sent to "
+                     "z_1 .. z_(i-1) without the routing.")
     else:
-        lines.append("routing 'none' (the ablation): L_rec,i reaches z_1 .. z_i, so nothing is "
-                     "blocked and what it sends to the earlier groups shows in their columns.")
+        lines.append("0 means exactly zero; routing 'none' (the ablation) blocks nothing: "
+                     "L_rec,i reaches z_1 .. z_i.")
     return "\n".join(lines)

@@ -5,16 +5,19 @@ Z latent (6), G groups. Parameters: W (M, fan_in, fan_out), b (M, fan_out).
 
 The loss (paper eq. 8-11), per model:
     L = sum_i L_rec,i + beta * KL,   L_rec,i = BCE(x, decoder([z_1 .. z_i | 0 ... 0]))
-with an optional KL weight per group (kl_scale s, all ones in the paper): beta * sum_g s_g KL_g,
-where KL_g is the KL of group g's latents (docs/routing.md: what the routing does to each group
-is, to first order, such a weight).
-and its gradient is *routed* (paper §4): L_rec,i reaches the whole decoder but the encoder
-only through z_i. β-VAE is the case G = 1, where the routing is the ordinary gradient.
-routing="none" is the ablation: the same losses with their plain gradient, L_rec,i reaching
-the encoder through z_1 .. z_i, so that what the routing adds beyond the prefix losses shows.
+Its gradient is *routed* (paper §4, the function `route`): L_rec,i reaches the whole decoder
+but the encoder only through z_i. β-VAE is the case G = 1, where the routing is the ordinary
+gradient. routing="none" is the ablation: the same losses with their plain gradient, L_rec,i
+reaching the encoder through z_1 .. z_i, so that what the routing adds beyond the prefix
+losses shows.
+
+An optional KL weight per group (kl_scale s, all ones in the paper) makes the KL term
+beta * sum_g s_g KL_g, with KL_g the KL of group g's latents. To first order, what the
+routing does to each group is such a weight (docs/routing.md).
 """
 import numpy
 
+from .backend import array_module
 from .layers import (dense_backward, dense_forward, relu_backward, relu_forward,
                      tanh_backward, tanh_forward)
 from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_backward,
@@ -22,9 +25,9 @@ from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_ba
 
 IMAGE_SIZE = 64                 # dSprites' 64 x 64 images
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
-# A seed's random streams, numpy.random.default_rng((seed, stream)): the initial weights here;
-# the noise eps and the --explain report's noise (experiment/trainer.py), the batches (data/).
-INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM = 0, 1, 2, 3
+# A seed's stream of initial weights, numpy.random.default_rng((seed, INIT_STREAM, layer)); its
+# other streams serve training: experiment/trainer.py's noise (1, 2), data/dataset.py's batches (3).
+INIT_STREAM = 0
 # How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
 ROUTINGS = ("paper", "none")
 ENCODER_HIDDEN, DECODER_HIDDEN = (1200, 1200), (1200, 1200, 1200)   # the paper's widths (§5)
@@ -59,7 +62,7 @@ class GroupedVAE:
         self.encoder_sizes = (self.pixels, *encoder_hidden, 2 * self.latent)
         self.decoder_sizes = (self.latent, *decoder_hidden, self.pixels)
         self.params = {}
-        self._grads = None                 # gradient buffers, reused by every backward
+        self._grads = None                 # gradient buffers for backward(reuse_buffers=True)
         for part, sizes in (("encoder", self.encoder_sizes), ("decoder", self.decoder_sizes)):
             for k, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
                 self.params[f"{part}.{k}.W"] = xp.asarray(
@@ -156,42 +159,33 @@ class GroupedVAE:
         cache = (B, enc_caches, rep_cache, dec_caches, nll_cache, kl_cache)
         return losses, cache
 
-    def backward(self, cache, rec_weights=None, kl_weight=True):
-        """Gradients of the loss, routed as self.routing says, as a dict shaped like `params`,
-        and the gradients that reached the latent means and log-variances: (grads, dmu,
-        dlogvar, dzin).
+    def backward(self, cache, rec_weights=None, include_kl=True, reuse_buffers=False):
+        """Gradients of the loss, routed as self.routing says: (grads, dmu, dlogvar, dzin),
+        `grads` a dict shaped like `params`, dmu and dlogvar what reached the latent means and
+        log-variances, dzin (M, G, B, Z) what each decoding sent back to its input.
 
-        rec_weights (G,) and kl_weight (bool) select loss terms (default: all of them, i.e.
-        the training loss); the routing report uses them to follow one term at a time.
-        `grads` holds the model's own buffers, which the next backward overwrites: Adam
-        consumes them at once; copy them to keep them longer."""
+        rec_weights (G,) and include_kl select loss terms (default: all of them, i.e. the
+        training loss); the routing report uses them to follow one term at a time.
+        The arrays returned are the caller's. With reuse_buffers=True `grads` are instead the
+        model's own buffers, which the next such call overwrites: the trainer's choice, as its
+        Adam consumes them at once and the step allocates no 57 MB of gradients."""
         B, enc_caches, rep_cache, dec_caches, nll_cache, kl_cache = cache
         xp, M, G, Z = self.xp, self.models, len(self.groups), self.latent
         w = xp.ones(G, self.dtype) if rec_weights is None else xp.asarray(rec_weights, self.dtype)
-        grads = self._grad_buffers()
+        grads = self._grad_buffers(reuse_buffers)
         # rec = mean over the batch of nll, for every group i (weighted for the report).
         dnll = xp.broadcast_to(w[None, :, None] / B, (M, G, B))          # (M, G, B)
         dlogits = bernoulli_nll_backward(dnll, nll_cache)                # (M, G, B, P)
         dzin = self._mlp_backward("decoder", dlogits.reshape(M, G * B, self.pixels),
                                   dec_caches, grads)                     # (M, GB, Z)
         dzin = dzin.reshape(M, G, B, Z)                                  # (M, G, B, Z)
-
-        # ---- The routing (paper §4): "For every reconstruction loss L_rec,i, we propagate the
+        # The routing (paper §4): "For every reconstruction loss L_rec,i, we propagate the
         # loss back to the full decoder, but only to the part of the encoder responsible for
-        # generating z_i." Decoding i received [z_1 .. z_i | 0]: under the paper's routing, of
-        # its gradient dzin[:, i] we keep group i's columns only, and z_1 .. z_(i-1) act as
-        # constants inside L_rec,i. Routing "none" is the ablation: the plain gradient of
-        # eq. 10-11, L_rec,i reaching z_1 .. z_i. The zero padding is no variable at all, so
-        # its columns are dropped under both.
-        dz = xp.zeros((M, B, Z), dtype=self.dtype)                       # (M, B, Z)
-        for i, g in enumerate(self.group_slices):
-            if self.routing == "paper":
-                dz[..., g] += dzin[:, i, :, g]                           # L_rec,i -> z_i only
-            else:
-                dz[..., :g.stop] += dzin[:, i, :, :g.stop]               # L_rec,i -> z_1 .. z_i
-
+        # generating z_i." The decoder's gradients are already written; what reaches z is
+        # the routing's decision.
+        dz = route(dzin, self.group_slices, self.routing)                # (M, B, Z)
         dmu, dlogvar = reparameterize_backward(dz, rep_cache)            # (M, B, Z) x2
-        if kl_weight:
+        if include_kl:
             # "The KL divergence remains the same, taking into account the entire latent
             # vector": beta * KL reaches every group's mu and logvar (times its kl_scale).
             dkl = xp.broadcast_to(self.beta[:, None, None] * self.kl_dim_scale / B,
@@ -204,19 +198,37 @@ class GroupedVAE:
         self._mlp_backward("encoder", dh, enc_caches, grads)
         return grads, dmu, dlogvar, dzin
 
-    def _grad_buffers(self):
-        """One gradient array per parameter, made on the first backward and overwritten by
-        every later one: the 57 MB of gradients are neither allocated nor zeroed per step."""
+    def _grad_buffers(self, reuse):
+        """One gradient array per parameter, each filled whole by the backward: new ones, or
+        (reuse) the model's own, made once and overwritten by every later call, so that a
+        training step neither allocates nor zeroes its 57 MB of gradients."""
+        if not reuse:
+            return {name: self.xp.empty_like(p) for name, p in self.params.items()}
         if self._grads is None:
-            self._grads = {name: self.xp.empty_like(p) for name, p in self.params.items()}
+            self._grads = self._grad_buffers(reuse=False)
         return self._grads
 
-    def loss_and_grads(self, x, eps):
-        """One step's losses and routed gradients: x (M, B, P), eps (M, B, Z). The gradients
-        are reused buffers, valid until the next call (see `backward`)."""
+    def loss_and_grads(self, x, eps, reuse_buffers=False):
+        """One step's losses and routed gradients: x (M, B, P), eps (M, B, Z); reuse_buffers
+        as in `backward`."""
         losses, cache = self.forward(x, eps)
-        grads, _, _, _ = self.backward(cache)
+        grads, _, _, _ = self.backward(cache, reuse_buffers=reuse_buffers)
         return losses, grads
+
+
+def route(dzin, group_slices, routing):
+    """dz (M, B, Z), the gradient that reaches z, from dzin (M, G, B, Z), what each decoding i
+    sends back to its input [z_1 .. z_i | 0]; group i owns the columns group_slices[i]."""
+    if routing not in ROUTINGS:
+        raise ValueError(f"routing must be one of {ROUTINGS}, got {routing!r}")
+    xp = array_module(dzin)                                          # NumPy or CuPy
+    dz = xp.zeros(dzin[:, 0].shape, dtype=dzin.dtype)                # (M, B, Z)
+    for i, g in enumerate(group_slices):
+        if routing == "paper":  # z_1 .. z_(i-1) act as constants inside L_rec,i
+            dz[..., g] += dzin[:, i, :, g]                           # L_rec,i -> z_i only
+        else:                   # "none", the ablation: the plain gradient of L
+            dz[..., :g.stop] += dzin[:, i, :, :g.stop]               # L_rec,i -> z_1 .. z_i
+    return dz
 
 
 def check_kl_scale(kl_scale, groups):

@@ -12,13 +12,16 @@ import time
 import numpy
 
 from ..backend import BackendError, get_xp, to_numpy
-from ..vae import IMAGE_SIZE, PIXELS, SAMPLER_STREAM
+from ..vae import IMAGE_SIZE, PIXELS
 from .render import (FACTOR_NAMES, FACTOR_SIZES, N_IMAGES, check_indices, classes_to_index,
                      index_to_classes, render)
 
 TEST_SIZE = 10000
 SPLIT_SEED = 20170602                        # fixed for good (the dSprites repo's last commit)
 REAL_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
+# A seed's stream of batches, numpy.random.default_rng((seed, SAMPLER_STREAM)); its other
+# streams: vae.INIT_STREAM (0), experiment/trainer.py's noise streams (1, 2).
+SAMPLER_STREAM = 3
 _FIX = ("fetch the original from github.com/deepmind/dsprites-dataset, or give no path "
         "(no --data) to use the built-in renderer")
 

@@ -23,8 +23,7 @@ import numpy
 from ..backend import BackendError, device_name, get_xp, to_numpy
 from ..data.dataset import BatchSampler, open_dataset, test_split
 from ..losses import bernoulli_nll_forward
-from ..optim import Adam
-from ..optim_fast import update_chunks, usable_cpus
+from ..optim_fast import FastAdam, update_chunks, usable_cpus
 from ..vae import GroupedVAE
 
 CONFIGS = (("β-VAE", (6,)), ("Grouped-VAE", (3, 3)))
@@ -83,7 +82,7 @@ def bench_training(model, steps, warmup, dataset, sync):
 
     Each round times a whole step as train.py runs it (one wait for the device, at the end),
     then a step part by part (waiting after each part), then the floor."""
-    opt = Adam(model.params)
+    opt = FastAdam(model.params)
     next_batch = make_batches(dataset, model, BATCH)
     marks = []
 
@@ -96,7 +95,7 @@ def bench_training(model, steps, warmup, dataset, sync):
         between()
         _, cache = model.forward(x, eps)
         between()
-        grads = model.backward(cache)[0]
+        grads = model.backward(cache, reuse_buffers=True)[0]
         between()
         opt.step(grads)
 
@@ -155,7 +154,7 @@ def bench_adam(model, repeats=10):
 
     result = {}
     for threads in (1, None):
-        opt = Adam(params, threads=threads)
+        opt = FastAdam(params, threads=threads)
         result[opt.threads] = median_ms(lambda: opt.step(grads))
     views = opt.fast._views[0]                # opt: the last one made; its first thread's share
     hot = [views[0]] * len(views)             # (p, g, m, v, a, b) of one chunk, again and again

@@ -22,7 +22,7 @@ def gradient_flow(model, x, eps):
     sent, reached = numpy.zeros((M, G, G)), numpy.zeros((M, G, G))        # (M, G, G) x2
     for i in range(G):
         _, dmu, dlogvar, dzin = model.backward(cache, rec_weights=numpy.eye(G)[i],
-                                               kl_weight=False)
+                                               include_kl=False)
         for j, g in enumerate(model.group_slices[:i + 1]):
             sent[:, i, j] = _norms(dzin[:, i, :, g])
             reached[:, i, j] = numpy.hypot(_norms(dmu[..., g]), _norms(dlogvar[..., g]))

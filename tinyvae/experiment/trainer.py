@@ -7,11 +7,15 @@ import numpy
 
 from ..backend import to_numpy
 from ..data.dataset import BatchSampler, test_split
-from ..optim import Adam
-from ..vae import EXPLAIN_STREAM, NOISE_STREAM
+from ..optim_fast import FastAdam
 from .checkpoint import load_params
 from .configuration import build_model
 from .multiplier import multiplier_sums
+
+# A seed's noise streams, numpy.random.default_rng((seed, stream)): the noise eps of every step,
+# and the --explain report's own noise. Its other streams: vae.INIT_STREAM (0) and
+# data.dataset.SAMPLER_STREAM (3).
+NOISE_STREAM, EXPLAIN_STREAM = 1, 2
 
 
 class Trainer:
@@ -20,7 +24,7 @@ class Trainer:
     def __init__(self, config, xp, dataset):
         self.config, self.xp, self.dataset = config, xp, dataset
         self.model = build_model(config, xp)
-        self.opt = Adam(self.model.params, lr=config["lr"])
+        self.opt = FastAdam(self.model.params, lr=config["lr"])       # optim.Adam, faster
         test_idx, train_idx = test_split(dataset.n_images)
         self.test_idx = test_idx
         self.sampler = BatchSampler(train_idx, config["model_seeds"])
@@ -54,7 +58,7 @@ class Trainer:
         """One step; returns None, or the name of the first non-finite term and the images."""
         x, eps = self.batch()
         losses, cache = self.model.forward(x, eps)
-        grads, _, _, dzin = self.model.backward(cache)
+        grads, _, _, dzin = self.model.backward(cache, reuse_buffers=True)   # Adam takes them now
         bad = self._first_nonfinite(losses, grads)
         if bad:
             return bad, x

@@ -7,6 +7,7 @@ import pytest
 from tinyvae import GroupedVAE
 from tinyvae.backend import to_numpy
 from tinyvae.gradcheck import check_gradients
+from tinyvae.vae import INIT_STREAM, route
 
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
 
@@ -125,7 +126,7 @@ def test_rec_i_sends_exactly_zero_to_every_other_group(groups):
     G = len(groups)
     for i in range(G):
         only_i = numpy.eye(G)[i]
-        _, dmu, dlogvar, dzin = model.backward(cache, rec_weights=only_i, kl_weight=False)
+        _, dmu, dlogvar, dzin = model.backward(cache, rec_weights=only_i, include_kl=False)
         for j, g in enumerate(model.group_slices):
             if j == i:
                 assert numpy.abs(dmu[..., g]).max() > 0
@@ -139,11 +140,63 @@ def test_kl_alone_reaches_the_encoder_and_not_the_decoder():
     model = tiny_model((2, 2), beta=2.0)
     x, eps = batch(model)
     _, cache = model.forward(x, eps)
-    grads, dmu, _, _ = model.backward(cache, rec_weights=numpy.zeros(2), kl_weight=True)
+    grads, dmu, _, _ = model.backward(cache, rec_weights=numpy.zeros(2), include_kl=True)
     assert all(numpy.all(g == 0) for k, g in grads.items() if k.startswith("decoder"))
     assert numpy.abs(grads["encoder.0.W"]).max() > 0
     mu, _ = model.encode(x)
     numpy.testing.assert_allclose(dmu, 2.0 * mu / x.shape[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("groups", [(2, 2), (1, 2, 1)])
+def test_route_keeps_group_i_under_the_paper_and_z_1_to_z_i_without(groups):
+    """route, on gradients made up for it: under "paper" group j's columns of dz are decoding
+    j's alone; under "none" the sum over every decoding i >= j; the padding never counts."""
+    model = tiny_model(groups)
+    G, Z = len(groups), model.latent
+    dzin = numpy.random.default_rng(0).standard_normal((2, G, 3, Z))     # (M, G, B, Z)
+    paper = route(dzin, model.group_slices, "paper")                     # (M, B, Z)
+    plain = route(dzin, model.group_slices, "none")                      # (M, B, Z)
+    for j, g in enumerate(model.group_slices):
+        numpy.testing.assert_array_equal(paper[..., g], dzin[:, j, :, g])
+        numpy.testing.assert_allclose(plain[..., g], dzin[:, j:, :, g].sum(axis=1), rtol=1e-14)
+    with pytest.raises(ValueError, match="routing must be one of"):
+        route(dzin, model.group_slices, "Paper")
+
+
+@pytest.mark.parametrize("routing", ["paper", "none"])
+def test_backward_returns_arrays_the_caller_owns_unless_asked_to_reuse(routing):
+    """By default a second backward leaves the first one's results as they were; with
+    reuse_buffers=True it writes the same gradient arrays again (what the trainer asks)."""
+    model = tiny_model((2, 2), routing=routing)
+    x, eps = batch(model)
+    x2, eps2 = batch(model, seed=2)
+    _, cache = model.forward(x, eps)
+    _, cache2 = model.forward(x2, eps2)
+    first = model.backward(cache)
+    kept = [{k: g.copy() for k, g in first[0].items()}] + [a.copy() for a in first[1:]]
+    second = model.backward(cache2)
+    assert all(second[0][k] is not first[0][k] for k in first[0])
+    for k in kept[0]:
+        numpy.testing.assert_array_equal(first[0][k], kept[0][k], err_msg=k)
+        assert not numpy.array_equal(second[0][k], kept[0][k]), k
+    for a, b in zip(first[1:], kept[1:]):
+        numpy.testing.assert_array_equal(a, b)
+    reused = model.backward(cache, reuse_buffers=True)[0]
+    again = model.backward(cache2, reuse_buffers=True)[0]
+    for k in kept[0]:
+        assert again[k] is reused[k], k
+        numpy.testing.assert_array_equal(reused[k], second[0][k], err_msg=k)   # overwritten
+    _, grads = model.loss_and_grads(x, eps, reuse_buffers=True)
+    assert all(grads[k] is reused[k] for k in grads)
+    assert all(model.loss_and_grads(x, eps)[1][k] is not reused[k] for k in grads)
+
+
+def test_a_seeds_random_streams_are_distinct():
+    """Initial weights, noise, the --explain report's noise and the batches each draw from a
+    stream of their own, numpy.random.default_rng((seed, stream)): none shifts another."""
+    from tinyvae.data.dataset import SAMPLER_STREAM
+    from tinyvae.experiment.trainer import EXPLAIN_STREAM, NOISE_STREAM
+    assert len({INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM}) == 4
 
 
 def test_models_axis_equals_separate_models():
@@ -280,7 +333,7 @@ def test_kl_scale_of_ones_is_the_papers_loss_bit_for_bit(routing):
         numpy.testing.assert_array_equal(
             lb["total"], lb["rec"].sum(axis=1) + b.beta * lb["kl"])   # eq. 10-11 as before
         _, cache = b.forward(x, eps)
-        _, dmu, _, _ = b.backward(cache, rec_weights=numpy.zeros(3), kl_weight=True)
+        _, dmu, _, _ = b.backward(cache, rec_weights=numpy.zeros(3), include_kl=True)
         mu, _ = b.encode(x)
         numpy.testing.assert_array_equal(dmu, b.beta[:, None, None] / x.shape[1] * mu)
 
