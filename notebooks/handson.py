@@ -415,9 +415,10 @@ print("the real routing, again:",
       "arrays within tolerance")
 
 # %% [markdown]
-# The decoder's gradients still pass: the change is upstream of the encoder only. The change
-# above is routing "none" under another name, so it would pass the check against the total
-# loss; the check against the surrogate is the one that tells the two routings apart.
+# Only the encoder's six arrays fail: the routing acts between the decoder and the encoder,
+# so the decoder's gradients are the same either way. The change above is routing "none"
+# under another name, which passes the check against the total loss (the first check of
+# this section); the check against the surrogate is the one that tells the two apart.
 #
 # ## 5. The routing report
 #
@@ -437,7 +438,9 @@ print(routing_report(model, x, eps)[3])
 # wide, Adam's learning rate 1e-3 (the paper's is 1e-4 at 1,200 wide; docs/usage.md has the
 # sweep that chose it), batch 64, 2,000 steps. With `TINYVAE_NOTEBOOK_QUICK=1` (the tests)
 # it trains 40 steps, too few to learn anything: the pictures below then show untrained
-# models. The cell prints its own time.
+# models. The cell prints its own time. `Adam` is tinyvae.optim's, which runs `adam_rule`
+# as it reads; train.py uses its drop-in `FastAdam` (tinyvae.optim_fast), the same bits on
+# NumPy.
 
 # %%
 LR, SEEDS, BATCH = 1e-3, [0, 1], 64
@@ -553,8 +556,9 @@ for name, m in look:
 #
 # A VAE is also a generator: draw a code from the prior N(0, I), the distribution the KL pulls
 # the codes towards, and decode it. Each row: ten codes decoded by one model (the same ten
-# codes for every model). Most draws decode to a sprite; some decode to a faint blur, where
-# the draw lands in a part of the prior that the encoder's codes seldom reach.
+# codes for every model). Most draws decode to one sprite; some decode to a faint blur or
+# to two sprites at once, where the draw lands in a part of the prior that the encoder's
+# codes seldom reach.
 
 # %%
 z_prior = numpy.random.default_rng(7).standard_normal((1, 10, 6))            # (1, S, Z)
@@ -597,8 +601,8 @@ plt.show()
 # - The routed gradient is not the gradient of the total loss but of a surrogate, and the
 #   finite-difference check says so exactly; a one-line slip in the routing fails it.
 # - Trained models carry most of what they encode in z_1. Of the three committed models one
-#   has z_2 open, and it carries the ellipses' length; docs/routing.md counts how often that
-#   happens over many seeds, with and without the routing.
+#   has z_2 open, and its z_2 makes the ellipses long; docs/routing.md counts how often a
+#   z_2 opens over many seeds, with and without the routing.
 # - In each routed and unrouted pair here, the routed model's z_1 carries less: under the
 #   routing only L_rec,1 pulls on z_1's code, without it L_rec,1 and L_rec,2.
 # - Traversals show what each latent does; a latent with a KL near 0 does nothing.

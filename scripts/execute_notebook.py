@@ -4,8 +4,12 @@ Jupyter starts one there:
 
     python scripts/execute_notebook.py
 
-It trains as a student's run does (a few minutes on a laptop CPU), whatever
-TINYVAE_NOTEBOOK_QUICK says in the calling shell. A cell that raises stops it with that
+It trains as a student's run does (minutes on a laptop CPU), whatever
+TINYVAE_NOTEBOOK_QUICK says in the calling shell, on one OpenBLAS thread unless
+OPENBLAS_NUM_THREADS says otherwise: OpenBLAS rounds some products differently on one thread
+than on two, so one thread gives the stored numbers back on the same BLAS; and on a busy
+machine its idle threads spin on the cores the training needs (0.95 s a step against 0.14 s
+on one thread, 2 cores at a load average of 6). A cell that raises stops it with that
 cell's error and exit status 1, and the stored notebook is left as it was. Cell ids are
 derived from each cell's text, so cells that did not change keep their ids and the
 notebook's diff stays small. Each picture is stored as a PNG with a palette of at most 256
@@ -65,6 +69,7 @@ def palette_pngs(nb):
 
 def main():
     os.environ.pop("TINYVAE_NOTEBOOK_QUICK", None)           # the student's run, not the tests'
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")         # the kernel inherits both
     nb = text_notebook()
     try:
         execute(nb)
