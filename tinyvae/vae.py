@@ -181,8 +181,8 @@ class GroupedVAE:
         dzin = dzin.reshape(M, G, B, Z)                                  # (M, G, B, Z)
         # The routing (paper §4): "For every reconstruction loss L_rec,i, we propagate the
         # loss back to the full decoder, but only to the part of the encoder responsible for
-        # generating z_i." The decoder's gradients are already written; what reaches z is
-        # the routing's decision.
+        # generating z_i." The decoder's gradients are already written; `route` decides what
+        # reaches z (the zero padding is no variable: its columns are dropped under both).
         dz = route(dzin, self.group_slices, self.routing)                # (M, B, Z)
         dmu, dlogvar = reparameterize_backward(dz, rep_cache)            # (M, B, Z) x2
         if include_kl:
