@@ -7,6 +7,7 @@ to bottom in a real Jupyter kernel, on the array module they pick on this machin
 short setting (TINYVAE_NOTEBOOK_QUICK=1: 40 training steps), and say what they teach."""
 import ast
 import glob
+import inspect
 import os
 
 import jupytext
@@ -16,6 +17,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from conftest import CUPY    # None where CuPy cannot run (not installed, no CUDA device)
+from tinyvae.vae import route
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NOTEBOOKS = os.path.join(ROOT, "notebooks")
@@ -119,6 +121,7 @@ def test_the_stored_notebook_carries_the_outputs_of_a_full_run():
     text, pictures = check_outputs(stored)
     for line in TAUGHT:
         assert line in text, hint
+    assert inspect.getsource(route) in text, f"the routing shown is not today's: {hint}"
     assert "steps of 4 models in" in text and "40 steps of 4 models" not in text, hint
     assert pictures >= 9
     assert os.path.getsize(NOTEBOOK) <= MAX_BYTES, (
