@@ -1,11 +1,17 @@
 """Matplotlib for figures written to files: pyplot on the Agg backend (no display is needed or
 assumed), set up here once for every module of experiment/ that draws (data/ draws its own).
+A program that has chosen its backend keeps it: a Jupyter kernel names its inline backend in
+MPLBACKEND, and one that imported pyplot has one; switching it would hide their pictures.
 
 Shapes: none.
 """
+import os
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")
+if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is chosen)
 
 
