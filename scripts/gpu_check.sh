@@ -47,9 +47,9 @@ stage "nvidia-smi"       device.txt      20 nvidia-smi
 stage "import cupy"      device.txt      40 "$PY" -W error -c \
     "import cupy; print('cupy', cupy.__version__, 'devices', cupy.cuda.runtime.getDeviceCount())"
 stage "pytest"           pytest.txt     150 "$PY" -m pytest -q -rs -p no:cacheprovider $TEST_ARGS
-stage "bench M=1"        bench_m1.txt    90 "$PY" -m tinyvae.experiment.bench $GPU --models 1
+stage "bench M=1"        bench_m1.txt    90 "$PY" -m tinyvae.experiment.tools.bench $GPU --models 1
 # --no-memory: a train.py run of 40 models would spend its time writing a 7 GB checkpoint
-stage "bench M=$MANY"    bench_m40.txt  100 "$PY" -m tinyvae.experiment.bench $GPU --models "$MANY" --steps 10 \
+stage "bench M=$MANY"    bench_m40.txt  100 "$PY" -m tinyvae.experiment.tools.bench $GPU --models "$MANY" --steps 10 \
     --no-memory
 if [ "$TRAIN_STEPS" -gt 0 ]; then
     stage "train.py $TRAIN_STEPS steps" train.txt 50 "$PY" train.py $GPU --steps "$TRAIN_STEPS" \
@@ -58,7 +58,7 @@ fi
 cp "$RUN_DIR/run/log.csv" "$OUT/train_log.csv" 2>/dev/null
 # The NumPy path on two cores of this (quiet) machine: the CPU targets are for 2 cores.
 stage "CPU bench, 2 cores" bench_cpu2.txt 70 env OPENBLAS_NUM_THREADS=2 taskset -c 0,1 \
-    "$PY" -m tinyvae.experiment.bench --steps 10 --no-memory
+    "$PY" -m tinyvae.experiment.tools.bench --steps 10 --no-memory
 
 # The table, last: each stage's status, then the numbers that matter from the logs.
 {
@@ -66,7 +66,7 @@ stage "CPU bench, 2 cores" bench_cpu2.txt 70 env OPENBLAS_NUM_THREADS=2 taskset 
     echo "stage                  rc   time"
     printf '%s\n' "${ROWS[@]}"
     echo
-    grep -h -E "^(tinyvae.experiment.bench|ms per step|β-VAE|Grouped-VAE|Adam|data:|evaluation:|peak)" \
+    grep -h -E "^(tinyvae.experiment.tools.bench|ms per step|β-VAE|Grouped-VAE|Adam|data:|evaluation:|peak)" \
         "$OUT/bench_m1.txt" "$OUT/bench_m40.txt" "$OUT/bench_cpu2.txt" 2>/dev/null
     echo "pytest: $(grep -E '(passed|failed|error)' "$OUT/pytest.txt" | tail -n 1)"
     echo "pytest CuPy skips: $(grep -c -i 'SKIPPED.*cupy' "$OUT/pytest.txt")"

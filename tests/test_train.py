@@ -21,8 +21,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
 NARROW = ["--encoder-hidden", "64,64", "--decoder-hidden", "64,64,64"]  # 6 MB checkpoints
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from tinyvae.experiment import training  # noqa: E402
-from tinyvae.experiment.checkpoint import snapshot_path, snapshot_steps  # noqa: E402
+from tinyvae.experiment.run import loop as training  # noqa: E402
+from tinyvae.experiment.run.checkpoint import snapshot_path, snapshot_steps  # noqa: E402
 
 
 def run(*args, check=None):

@@ -3,7 +3,7 @@ import os
 
 # OpenBLAS's worker threads spin for up to 2^28 cycles (about 0.1 s) after every product, on the
 # cores that Adam's threads need next: Adam measured 57-64 ms a step with the spin, 41-45 ms
-# without (2 cores, `python -m tinyvae.experiment.bench`). 2^4 cycles makes them sleep at once.
+# without (2 cores, `python -m tinyvae.experiment.tools.bench`). 2^4 cycles makes them sleep at once.
 # OpenBLAS reads this when it loads: it counts only where tinyvae is imported first.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 

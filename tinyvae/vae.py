@@ -23,7 +23,7 @@ from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_ba
 IMAGE_SIZE = 64                 # dSprites' 64 x 64 images
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 # A seed's random streams, numpy.random.default_rng((seed, stream)): the initial weights here;
-# the noise eps and the --explain report's noise (experiment/trainer.py), the batches (data/).
+# the noise eps and the --explain report's noise (experiment/run/trainer.py), the batches (data/).
 INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM = 0, 1, 2, 3
 # How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
 ROUTINGS = ("paper", "none")

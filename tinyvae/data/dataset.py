@@ -179,7 +179,7 @@ class BatchSampler:
 
 def show(dataset, out):
     """PNG grid: a row per (shape, scale), a column per 4th orientation, sprite centred."""
-    # Set up here, not imported from experiment/plotting.py: data/ is read before the
+    # Set up here, not imported from experiment/run/plotting.py: data/ is read before the
     # machinery, and imports nothing of it. Agg draws to files without a display.
     import matplotlib
     matplotlib.use("Agg")

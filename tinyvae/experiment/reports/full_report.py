@@ -1,5 +1,5 @@
 """The report across runs (evaluate.py --report): the paper's Table 1, a column per
-configuration, a row per score and each group's footprint (trials.py), written with every
+configuration, a row per score and each group's footprint (model_record.py), written with every
 trial's row and the figures (report_figures.py).
 
 A configuration is one (model, groups, beta, routing, KL scale per group, widths, steps); its
@@ -13,10 +13,10 @@ import os
 
 import numpy
 
-from .configuration import config_key, config_label
+from ..run.configuration import config_key, config_label
 from .report_figures import figure1, figure2, footprint_figure, mi_heatmaps
-from .trials import (SCORE_ROWS, footprint, headline, paper_values, per_group, trial_rows,
-                     trials_markdown, write_csv)
+from ..scoring.model_record import (SCORE_ROWS, footprint, headline, paper_values, per_group,
+                                    trial_rows, trials_markdown, write_csv)
 
 # No published value stands beside these rows: the paper reports MIG and reconstruction loss
 # only, and no value of the field for its configurations was found that could be cited from

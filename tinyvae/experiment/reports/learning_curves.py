@@ -4,7 +4,7 @@
 exactly as it scores a finished run. Drawn here: the test reconstruction loss, MIG (eq. 12)
 and the MIC (eq. 13) of posX and posY with the first three dimensions, the Figure 1 claim, in
 one colour per configuration; thin lines are seeds, the thick line their mean, dashed lines
-the paper's Table 1 value; and each group's footprint (trials.footprint), its test KL against
+the paper's Table 1 value; and each group's footprint (model_record.footprint), its test KL against
 steps. They show where a number of steps stops paying.
 
 Shapes: S snapshot steps, K factors.
@@ -13,9 +13,9 @@ import os
 
 import numpy
 
-from .configuration import config_key, config_label
-from .plotting import plt, save_figure
-from .trials import footprint, paper_values, score_row, write_csv
+from ..run.configuration import config_key, config_label
+from ..run.plotting import plt, save_figure
+from ..scoring.model_record import footprint, paper_values, score_row, write_csv
 
 POSITION = ("posX", "posY")        # the factors the paper says Grouped-VAE puts first
 

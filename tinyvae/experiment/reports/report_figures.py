@@ -1,7 +1,7 @@
 """The report's figures, across runs: Figure 1 (MIC of each factor with z1-z3), Figure 2 (MIG
 per configuration), each group's footprint (its test KL) and the mean MI heat maps, from the
-configurations of table1.configurations. Paper style: a column per configuration, a dot per trial.
-And opening.py's: when a group opens, per model, against training steps.
+configurations of full_report.configurations. Paper style: a column per configuration, a dot
+per trial. And opening.py's: when a group opens, per model, against training steps.
 
 Shapes: C configurations, T trials of one configuration, Z latent, K factors, R log rows,
 G groups.
@@ -10,8 +10,8 @@ import textwrap
 
 import numpy
 
-from .plotting import plt, save_figure
-from .trials import FIGURE1_FIRST, footprint
+from ..run.plotting import plt, save_figure
+from ..scoring.model_record import FIGURE1_FIRST, footprint
 
 
 def _columns(ax, labels, per_config, paper=None):

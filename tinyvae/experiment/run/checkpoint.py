@@ -5,7 +5,7 @@
     snapshots/step_NNNNNNN.npz   param/NAME and a state with the step alone
 
 The npz files hold plain arrays and one JSON string: they load with allow_pickle=False. Both are
-written to a temporary file and renamed (files.atomic_write), so a kill leaves the previous
+written to a temporary file and renamed (storage.atomic_write), so a kill leaves the previous
 one whole.
 
 Shapes: M models; parameters as in vae.py.
@@ -16,9 +16,9 @@ import zipfile
 
 import numpy
 
-from ..backend import to_numpy
+from ...backend import to_numpy
 from .configuration import build_model
-from .files import CHECKPOINT, CONFIG, PARAMS, SNAPSHOTS, RunError, atomic_write, read_json
+from .storage import CHECKPOINT, CONFIG, PARAMS, SNAPSHOTS, RunError, atomic_write, read_json
 
 
 def save_checkpoint(run_dir, model, opt, state):

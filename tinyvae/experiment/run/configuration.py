@@ -14,8 +14,8 @@ import platform
 
 import numpy
 
-from ..backend import device_name
-from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE, scales_kl
+from ...backend import device_name
+from ...vae import DECODER_HIDDEN, ENCODER_HIDDEN, GroupedVAE, scales_kl
 
 # Settings that define what is trained: a resumed run must agree on all of them.
 IDENTITY = ("model", "latent", "groups", "routing", "kl_scale", "encoder_hidden",

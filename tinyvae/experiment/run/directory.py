@@ -16,7 +16,7 @@ from collections import namedtuple
 
 from .checkpoint import checkpoint_step, load_checkpoint
 from .configuration import differences
-from .files import CHECKPOINT, CONFIG, LOCK, SNAPSHOTS, RunError, read_json
+from .storage import CHECKPOINT, CONFIG, LOCK, SNAPSHOTS, RunError, read_json
 from .lock import RunBusy, lock_run_dir, training_holder
 
 AFRESH = "--overwrite starts it afresh"

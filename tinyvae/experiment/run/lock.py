@@ -15,7 +15,7 @@ try:
 except ImportError:         # not a POSIX system: no locks, as on a file system without them
     fcntl = None
 
-from .files import LOCK, RunError
+from .storage import LOCK, RunError
 
 LOCK_TRIES = 5              # 20 ms apart: a training_holder() probe holds its lock for microseconds
 

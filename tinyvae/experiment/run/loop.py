@@ -10,10 +10,10 @@ import sys
 
 import numpy
 
-from ..backend import to_numpy
-from ..routing_report import routing_report
+from ...backend import to_numpy
+from ...routing_report import routing_report
 from .checkpoint import save_checkpoint, save_snapshot
-from .files import CHECKPOINT, CONFIG, LOG, read_log, write_json, write_log
+from .storage import CHECKPOINT, CONFIG, LOG, read_log, write_json, write_log
 from .trainer import Trainer
 from .training_figures import draw_run_figures
 

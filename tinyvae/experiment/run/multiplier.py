@@ -1,10 +1,10 @@
-"""The measured multiplier c_g of a run: `python -m tinyvae.experiment.multiplier RUN [--scale]`.
+"""The measured multiplier c_g of a run: `python -m tinyvae.experiment.run.multiplier RUN [--scale]`.
 
 Under the paper's routing, group g's encoder outputs receive one reconstruction gradient,
 own_g = dL_rec,g/dz_g; the plain gradient sends them all_g = sum_(i >= g) dL_rec,i/dz_g.
 Counting terms says all_g = (G - g + 1) own_g; where the later decodings want something else
 of z_g, the true number of copies is smaller. The trainer logs it per interval
-(`multiplier_sums` below, called by experiment/trainer.py every step):
+(`multiplier_sums` below, called by experiment/run/trainer.py every step):
 
     c_g = <all_g, own_g> / |own_g|^2          (sums over the batch and the interval)
 
@@ -21,7 +21,7 @@ import sys
 
 import numpy
 
-from .files import LOG, read_log
+from .storage import LOG, read_log
 
 
 def multiplier_sums(dzin, group_slices, xp):

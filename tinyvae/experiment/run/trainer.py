@@ -5,10 +5,10 @@ Shapes: M models trained in lockstep, B batch, P pixels, Z latent, G groups.
 """
 import numpy
 
-from ..backend import to_numpy
-from ..data.dataset import BatchSampler, test_split
-from ..optim import Adam
-from ..vae import EXPLAIN_STREAM, NOISE_STREAM
+from ...backend import to_numpy
+from ...data.dataset import BatchSampler, test_split
+from ...optim import Adam
+from ...vae import EXPLAIN_STREAM, NOISE_STREAM
 from .checkpoint import load_params
 from .configuration import build_model
 from .multiplier import multiplier_sums

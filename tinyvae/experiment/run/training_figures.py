@@ -9,10 +9,10 @@ import textwrap
 
 import numpy
 
-from ..backend import to_numpy
-from ..losses import kl_normal_forward
-from ..vae import IMAGE_SIZE as SIDE        # the images' side, px
-from .files import FIGURES, LOG, read_log
+from ...backend import to_numpy
+from ...losses import kl_normal_forward
+from ...vae import IMAGE_SIZE as SIDE        # the images' side, px
+from .storage import FIGURES, LOG, read_log
 from .plotting import plt, save_figure
 
 FIGURE_IMAGES = 8         # test images shown in the reconstruction figures
@@ -70,8 +70,15 @@ def save_training_figures(fig_dir, model, x, kl_dim, log_rows, labels, shown=4):
         _grid(os.path.join(fig_dir, f"traversals_m{m}.png"), list(trav[m]), names,
               f"{labels[m]}: each latent swept over {TRAVERSAL[0]}..{TRAVERSAL[-1]}, "
               "most informative first")
+    log_figures(fig_dir, log_rows, labels, model.routing)
+
+
+def log_figures(fig_dir, log_rows, labels, routing):
+    """losses.png and, with more than one group, routing.png: what log.csv alone draws, so a
+    committed run (its config.json and log.csv, no checkpoint) redraws them."""
+    os.makedirs(fig_dir, exist_ok=True)
     _loss_curves(os.path.join(fig_dir, "losses.png"), log_rows, labels)
-    _routing_curves(os.path.join(fig_dir, "routing.png"), log_rows, labels, model.routing)
+    _routing_curves(os.path.join(fig_dir, "routing.png"), log_rows, labels, routing)
 
 
 def shape_reconstructions(fig_dir, model, dataset, test_idx, label, per_shape=4):

@@ -11,11 +11,11 @@ import sys
 
 import numpy
 
-from .checkpoint import load_weights, snapshot_path, snapshot_steps
-from .configuration import build_model
-from .evaluation import make_protocol, score_models
-from .files import CONFIG, CURVE, RunError, read_json, write_json
-from .trials import summary
+from ..run.checkpoint import load_weights, snapshot_path, snapshot_steps
+from ..run.configuration import build_model
+from .evaluate_models import make_protocol, score_models
+from ..run.storage import CONFIG, CURVE, RunError, read_json, write_json
+from .model_record import summary
 
 
 def plain(obj):

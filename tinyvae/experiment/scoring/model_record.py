@@ -13,8 +13,8 @@ import csv
 
 import numpy
 
-from ..vae import DECODER_HIDDEN, ENCODER_HIDDEN, scales_kl
-from .configuration import config_key
+from ...vae import DECODER_HIDDEN, ENCODER_HIDDEN, scales_kl
+from ..run.configuration import config_key
 
 # The paper's Table 1: (average MIG, average reconstruction loss) of its four configurations,
 # all with latent size 6; Grouped-VAE has two groups of 3 and β = 1.

@@ -1,6 +1,6 @@
 """Two configurations side by side: each group's footprint and the scores, each difference
 with its exact permutation test, a bootstrap interval and the Holm-adjusted p over the whole
-table. `python -m tinyvae.experiment.compare RUN_A RUN_B [--gap-from RUN_C] [--beta B]`
+table. `python -m tinyvae.experiment.studies.compare RUN_A RUN_B [--gap-from RUN_C] [--beta B]`
 (run directories or metrics.json; --beta keeps the models of one β). With --gap-from (an unrouted run, A scaled, B routed, say), each row also
 says what share of the gap between B and C the run A reproduces, with its interval.
 
@@ -15,10 +15,10 @@ import sys
 
 import numpy
 
-from .files import METRICS
+from ..run.storage import METRICS
 from .stats import (bootstrap_interval, difference_interval, gap_fraction, holm, p_text,
                     permutation_p)
-from .trials import FIGURE1_FIRST, footprint
+from ..scoring.model_record import FIGURE1_FIRST, footprint
 
 
 def quantities(records, factors):

@@ -1,4 +1,4 @@
-"""When does a group open, and what does it hold? `python -m tinyvae.experiment.opening
+"""When does a group open, and what does it hold? `python -m tinyvae.experiment.studies.opening
 RUN_A RUN_B ... --report DIR [--group G]` (run directories that evaluate.py has scored).
 
 A group is *open* when the KL of its latents on the test images exceeds OPEN_NATS (it
@@ -20,11 +20,11 @@ import sys
 import numpy
 
 from .compare import load
-from .configuration import config_key, config_label
-from .files import LOG, read_log
-from .report_figures import opening_figure
+from ..run.configuration import config_key, config_label
+from ..run.storage import LOG, read_log
+from ..reports.report_figures import opening_figure
 from .stats import difference_interval, fisher_exact, p_text, spread_p
-from .trials import footprint, group_sums, write_csv
+from ..scoring.model_record import footprint, group_sums, write_csv
 
 OPEN_NATS = 1.0       # a group is open when its test KL is over this many nats
 

@@ -1,4 +1,4 @@
-"""Where a training step's time goes: `python -m tinyvae.experiment.bench [--gpu] [--models M]`.
+"""Where a training step's time goes: `python -m tinyvae.experiment.tools.bench [--gpu] [--models M]`.
 
 For β-VAE (one group of 6) and Grouped-VAE (groups 3,3) at the paper's sizes, batch 64,
 float32: milliseconds per training step (median over steps after warm-up) and its split into
@@ -20,12 +20,12 @@ import time
 
 import numpy
 
-from ..backend import BackendError, device_name, get_xp, to_numpy
-from ..data.dataset import BatchSampler, open_dataset, test_split
-from ..losses import bernoulli_nll_forward
-from ..optim import Adam
-from ..optim_fast import update_chunks, usable_cpus
-from ..vae import GroupedVAE
+from ...backend import BackendError, device_name, get_xp, to_numpy
+from ...data.dataset import BatchSampler, open_dataset, test_split
+from ...losses import bernoulli_nll_forward
+from ...optim import Adam
+from ...optim_fast import update_chunks, usable_cpus
+from ...vae import GroupedVAE
 
 CONFIGS = (("β-VAE", (6,)), ("Grouped-VAE", (3, 3)))
 BATCH = 64
@@ -217,7 +217,7 @@ def _pool_bytes(xp):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m tinyvae.experiment.bench",
+    p = argparse.ArgumentParser(prog="python -m tinyvae.experiment.tools.bench",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--gpu", action="store_true", help="on CuPy (default NumPy)")
     p.add_argument("--models", type=int, default=1, help="M models trained in lockstep")
@@ -232,7 +232,7 @@ def main(argv=None):
         p.exit(2, f"error: {err}\n")
     sync = (lambda: None) if xp is numpy else xp.cuda.Device().synchronize
     load = ", load average %.2f %.2f %.2f" % os.getloadavg() if hasattr(os, "getloadavg") else ""
-    print(f"tinyvae.experiment.bench on {device_name(xp)}: {usable_cpus()} CPUs{load}, "
+    print(f"tinyvae.experiment.tools.bench on {device_name(xp)}: {usable_cpus()} CPUs{load}, "
           f"{_blas()}; numpy {numpy.__version__}{', cupy ' + xp.__version__ if a.gpu else ''}; "
           f"M = {a.models}, B = {BATCH}, float32, median of {a.steps} steps")
     # First, while this process is small: a child's peak RSS starts at its parent's.

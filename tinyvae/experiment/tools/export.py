@@ -5,7 +5,7 @@ seconds (scripts/export_model.py; results/models/):
                         and under "exported" where it came from
     NAME/params.npz     its parameters alone, in the checkpoint's format (param/<name>, each
                         (1, ...)), stored as float16 by default: half the bytes of float32
-    NAME/metrics.json   its scores (evaluation.score_models, as evaluate.py computes them) on
+    NAME/metrics.json   its scores (evaluate_models.score_models, as evaluate.py computes them) on
                         the first `test_size` evenly spaced fixed test images, computed from
                         the stored parameters: what `rescore` must give again
 
@@ -22,14 +22,14 @@ import shutil
 
 import numpy
 
-from ..data.dataset import DataError
-from .checkpoint import load_checkpoint, load_run
-from .evaluation import BATCH, BINS, FixedTestSets, make_protocol, score_models
-from .files import (CONFIG, LOG, METRICS, PARAMS, RunError, atomic_write, read_json, read_log,
-                    write_json)
-from .records import plain
-from .runs import check_out, progress
-from .trials import group_sums
+from ...data.dataset import DataError
+from ..run.checkpoint import load_checkpoint, load_run
+from ..scoring.evaluate_models import BATCH, BINS, FixedTestSets, make_protocol, score_models
+from ..run.storage import (CONFIG, LOG, METRICS, PARAMS, RunError, atomic_write, read_json,
+                           read_log, write_json)
+from ..scoring.metrics_files import plain
+from ..run.directory import check_out, progress
+from ..scoring.model_record import group_sums
 
 TEST_SIZE = 2000        # images scored at export: about 1.5 s for a 256-wide model on 2 cores
 DTYPES = ("float16", "float32")

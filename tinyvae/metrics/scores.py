@@ -1,10 +1,11 @@
-"""The scores evaluate.py --scores can compute, and the ones beside MIG and MIC behind one
-calling convention.
+"""The list of scores evaluate.py --scores can compute, and the ones beside MIG and MIC behind
+one calling convention.
 
-MIG and MIC come from every run's test-set pass (evaluation.score_models). Each other score is
-an entry of OTHER_SCORES, in the order they are computed: a function of a RunInputs (what the
-scores of one run need, each made once, on first use) that returns one value per model and
-what metrics.json's protocol records of it beside the images it saw (SCORE_IMAGES):
+MIG and MIC come from every run's test-set pass (experiment/scoring/evaluate_models.py). Each
+other score is an entry of OTHER_SCORES, in the order they are computed: a function of a
+RunInputs (experiment/scoring/score_inputs.py: what the scores of one run need, each made once,
+on first use) that returns one value per model and what metrics.json's protocol records of it
+beside the images it saw (SCORE_IMAGES):
 
     modularity   needs each model's record: MIG's MI matrix
     dci, sap     need DCI's and SAP's points, encoded for all M models at once
@@ -14,12 +15,11 @@ Shapes: M models, N points, Z latent, K factors.
 """
 from tqdm import tqdm
 
-from ..metrics.checks import TEST_POINTS, TRAIN_POINTS
-from ..metrics.dci import dci
-from ..metrics.factorvae import factorvae_scores
-from ..metrics.modularity import modularity
-from ..metrics.sap import sap
-from .evaluation import SCORE_SEED, encode_means, score_points
+from .checks import SCORE_SEED, TEST_POINTS, TRAIN_POINTS
+from .dci import dci
+from .factorvae import factorvae_scores
+from .modularity import modularity
+from .sap import sap
 
 SCORES = ("mig", "mic", "dci", "sap", "modularity", "factorvae")  # --scores, in this order
 ALWAYS = ("mig", "mic")                  # Table 1 and the figures need them
@@ -39,32 +39,6 @@ RECIPES = {"dci": "disentanglement_lib dci.py: a GradientBoostingClassifier (100
                   "3) per factor, importance from its feature importances",
            "sap": "disentanglement_lib sap_score.py: a LinearSVC(C=0.01, class_weight="
                   "'balanced') per dimension and factor, gaps of test accuracy"}
-
-
-class RunInputs:
-    """What the scores of one run need: its models' records, its model (the encoder), the data,
-    and DCI's and SAP's points, encoded the first time a score asks for them. `points`: how
-    many points (or votes) the recipes take, TRAIN_POINTS unless a quick check shrinks it."""
-
-    def __init__(self, records, model, dataset, batch_size, points, progress):
-        self.records, self.model, self.dataset = records, model, dataset
-        self.batch_size, self.points, self.progress = batch_size, points, progress
-        self._fit_points = None
-
-    def encode(self, indices):
-        """Encoder means (M, n, Z) on the host of the images `indices` (n,)."""
-        return encode_means(self.model, self.dataset, indices, self.batch_size)
-
-    def fit_points(self):
-        """DCI's and SAP's points, shared: codes (M, N, Z), factors (N, K), and how many of
-        them fit the classifiers (the rest test them)."""
-        if self._fit_points is None:
-            n_train, n_test = self.points, self.points * TEST_POINTS // TRAIN_POINTS
-            indices = score_points(self.dataset, n_train + n_test)                  # (N,)
-            codes = encode_means(self.model, self.dataset, indices, self.batch_size,
-                                 self.progress, "encoding DCI/SAP points")          # (M, N, Z)
-            self._fit_points = codes, self.dataset.factors(indices), n_train        # (N, K)
-        return self._fit_points
 
 
 def _modularity(inputs):
