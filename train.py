@@ -3,8 +3,8 @@
 One process trains every (beta, seed) pair asked for at once, on the models axis. The run
 directory explains itself: config.json, log.csv, checkpoint.npz and figures/.
 
-Here: flags -> configuration -> backend and data -> run directory (tinyvae/experiment/run/directory.py)
--> the training loop (tinyvae/experiment/run/loop.py). Backend and data come before the run
+Here: flags -> configuration -> backend and data -> run directory
+(tinyvae/experiment/run/directory.py) -> the training loop (tinyvae/experiment/run/loop.py). Backend and data come before the run
 directory, so that a missing CuPy or a bad --data file leaves the directory untouched.
 """
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)

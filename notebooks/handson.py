@@ -51,8 +51,7 @@ import numpy
 from tinyvae import Adam, BackendError, GroupedVAE, get_xp, to_numpy
 from tinyvae.data.dataset import BatchSampler, open_dataset, test_split
 from tinyvae.experiment.scoring.evaluate_models import encode_test_set
-from tinyvae.experiment.run.training_figures import (TRAVERSAL, prefix_reconstructions,
-                                                     traversal_images)
+from tinyvae.experiment.run.training_figures import TRAVERSAL, prefix_reconstructions, traversal_images
 from tinyvae.routing_report import draw_gradient_flow, gradient_flow
 from tinyvae.experiment import load_run
 from tinyvae.losses import kl_normal_forward

@@ -1,5 +1,5 @@
-"""Exported models (scripts/export_model.py, tinyvae/experiment/tools/export.py): one model of a run,
-its parameters stored small, loaded by `load_run` into the model the run trained (to float16
+"""Exported models (scripts/export_model.py, tinyvae/experiment/tools/export.py): one model of
+a run, its parameters stored small, loaded by `load_run` into the model the run trained (to float16
 rounding), and every committed one scoring as its metrics.json says.
 
 tests/fixtures/exported-tiny is a committed export of a tiny run, so that the committed-model

@@ -1,5 +1,5 @@
-"""When a group opens and what it holds (tinyvae/experiment/studies/opening.py), on a small fixture of
-scored runs whose answer is known: the opening counts, the steps, Fisher's test between arms."""
+"""When a group opens and what it holds (tinyvae/experiment/studies/opening.py), on a small
+fixture of scored runs whose answer is known: the opening counts, the steps, Fisher's test between arms."""
 import csv
 import json
 import os

@@ -1,4 +1,5 @@
-"""The experiments' statistics (tinyvae/experiment/studies/stats.py) against answers worked by hand."""
+"""The experiments' statistics (tinyvae/experiment/studies/stats.py) against answers worked by
+hand."""
 import itertools
 import math
 

@@ -1,4 +1,5 @@
-"""The measured multiplier c_g of a run: `python -m tinyvae.experiment.run.multiplier RUN [--scale]`.
+"""The measured multiplier c_g of a run:
+`python -m tinyvae.experiment.run.multiplier RUN [--scale]`.
 
 Under the paper's routing, group g's encoder outputs receive one reconstruction gradient,
 own_g = dL_rec,g/dz_g; the plain gradient sends them all_g = sum_(i >= g) dL_rec,i/dz_g.

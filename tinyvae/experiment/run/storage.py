@@ -9,8 +9,8 @@
     runs/NAME/metrics.json     evaluate.py's scores of the checkpoint, with their protocol
     runs/NAME/curve.json       evaluate.py --curves: the scores of every snapshot
     runs/NAME/.lock            held (flock) by the one train.py writing the run; names its pid
-    results/models/NAME/       one model taken out of a run (experiment/tools/export.py): config.json,
-                               params.npz (its parameters in the checkpoint's format) and
+    results/models/NAME/       one model taken out of a run (experiment/tools/export.py):
+                               config.json, params.npz (its parameters in the checkpoint's format) and
                                metrics.json (its scores, as evaluate.py writes them)
 
 Whole files (JSON, checkpoints, snapshots) are written to a temporary file and renamed over the

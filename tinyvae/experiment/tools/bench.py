@@ -1,4 +1,5 @@
-"""Where a training step's time goes: `python -m tinyvae.experiment.tools.bench [--gpu] [--models M]`.
+"""Where a training step's time goes:
+`python -m tinyvae.experiment.tools.bench [--gpu] [--models M]`.
 
 For β-VAE (one group of 6) and Grouped-VAE (groups 3,3) at the paper's sizes, batch 64,
 float32: milliseconds per training step (median over steps after warm-up) and its split into
