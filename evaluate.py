@@ -6,10 +6,10 @@ latent group and with the first three dimensions (Figure 1), KL per dimension, a
 dimensions, and the test reconstruction loss from the full latent and from each group prefix
 (eq. 8), written to DIR/metrics.json with the protocol. With --scores, the field's other scores
 beside them (tinyvae/metrics/: DCI, SAP, modularity, the FactorVAE score), each on the images
-its recipe takes (tinyvae/experiment/scores.py), encoded for all M models together too. Across
-runs: Table 1, Figures 1-2 and MI heat maps in --report (tinyvae/experiment/table1.py). With
+its recipe takes (tinyvae/metrics/scores.py), encoded for all M models together too. Across
+runs: Table 1, Figures 1-2 and MI heat maps in --report (tinyvae/experiment/reports/full_report.py). With
 --curves, MIG, MIC and the losses for every snapshot of a run, in DIR/curve.json
-(tinyvae/experiment/records.py), and learning curves in --report (curves.py).
+(tinyvae/experiment/scoring/metrics_files.py), and learning curves in --report (learning_curves.py).
 
 Here: flags, and that every file can be written (before any scoring); then for each run
 directory: finished? (runs.progress), its scores, metrics.json; then the report.
@@ -25,18 +25,18 @@ import time
 
 from tinyvae.backend import BackendError, get_xp
 from tinyvae.data.dataset import TEST_SIZE, DataError
-from tinyvae.experiment.checkpoint import load_run, snapshot_steps
-from tinyvae.experiment.curves import write_curves
-from tinyvae.experiment.evaluation import (BATCH, BINS, FixedTestSets, make_protocol,
-                                           score_models)
-from tinyvae.experiment.files import (CHECKPOINT, CONFIG, CURVE, METRICS, RunError, read_json,
-                                      write_json)
-from tinyvae.experiment.records import committed_records, plain, score_snapshots
-from tinyvae.experiment.runs import Progress, progress
-from tinyvae.experiment.scores import (ALWAYS, DEFAULT_SCORES, OTHER_SCORES, SCORE_IMAGES,
-                                       SCORES, RunInputs)
-from tinyvae.experiment.table1 import write_report
-from tinyvae.experiment.trials import summary
+from tinyvae.experiment.run.checkpoint import load_run, snapshot_steps
+from tinyvae.experiment.reports.learning_curves import write_curves
+from tinyvae.experiment.scoring.evaluate_models import (BATCH, BINS, FixedTestSets, make_protocol,
+                                                        score_models)
+from tinyvae.experiment.run.storage import (CHECKPOINT, CONFIG, CURVE, METRICS, RunError,
+                                            read_json, write_json)
+from tinyvae.experiment.scoring.metrics_files import committed_records, plain, score_snapshots
+from tinyvae.experiment.run.directory import Progress, progress
+from tinyvae.metrics.scores import ALWAYS, DEFAULT_SCORES, OTHER_SCORES, SCORE_IMAGES, SCORES
+from tinyvae.experiment.scoring.score_inputs import RunInputs
+from tinyvae.experiment.reports.full_report import write_report
+from tinyvae.experiment.scoring.model_record import summary
 from tinyvae.metrics.checks import TRAIN_POINTS, MetricsInputError
 
 

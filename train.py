@@ -3,8 +3,8 @@
 One process trains every (beta, seed) pair asked for at once, on the models axis. The run
 directory explains itself: config.json, log.csv, checkpoint.npz and figures/.
 
-Here: flags -> configuration -> backend and data -> run directory (tinyvae/experiment/runs.py)
--> the training loop (tinyvae/experiment/training.py). Backend and data come before the run
+Here: flags -> configuration -> backend and data -> run directory (tinyvae/experiment/run/directory.py)
+-> the training loop (tinyvae/experiment/run/loop.py). Backend and data come before the run
 directory, so that a missing CuPy or a bad --data file leaves the directory untouched.
 """
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
@@ -19,13 +19,13 @@ import numpy
 
 from tinyvae.backend import BackendError, get_xp
 from tinyvae.data.dataset import DataError, open_dataset
-from tinyvae.experiment.configuration import run_name, where_trained
-from tinyvae.experiment.console import output_whose_reader_may_go
-from tinyvae.experiment.files import RunError
-from tinyvae.experiment.lock import NoLocks, release_run_dir
-from tinyvae.experiment.runs import (Progress, check_out, claim, finished_step, forget_start,
-                                     prepare_out, what_is_kept, write_fix)
-from tinyvae.experiment.training import MemoryTooSmall, TrainingError, check_memory, train
+from tinyvae.experiment.run.configuration import run_name, where_trained
+from tinyvae.experiment.run.console import output_whose_reader_may_go
+from tinyvae.experiment.run.storage import RunError
+from tinyvae.experiment.run.lock import NoLocks, release_run_dir
+from tinyvae.experiment.run.directory import (Progress, check_out, claim, finished_step,
+                                              forget_start, prepare_out, what_is_kept, write_fix)
+from tinyvae.experiment.run.loop import MemoryTooSmall, TrainingError, check_memory, train
 from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, ROUTINGS, check_kl_scale
 
 

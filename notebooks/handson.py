@@ -80,8 +80,8 @@ import tinyvae.vae
 from tinyvae import Adam, BackendError, GroupedVAE, get_xp, to_numpy
 from tinyvae.data.dataset import BatchSampler, open_dataset, test_split
 from tinyvae.experiment import load_run
-from tinyvae.experiment.flow import draw_gradient_flow, gradient_flow
-from tinyvae.experiment.training_figures import (TRAVERSAL, prefix_reconstructions,
+from tinyvae.routing_report import draw_gradient_flow, gradient_flow
+from tinyvae.experiment.run.training_figures import (TRAVERSAL, prefix_reconstructions,
                                                  traversal_images)
 from tinyvae.gradcheck import GradientMismatch, check_gradients
 from tinyvae.losses import bernoulli_nll_forward, kl_normal_forward, reparameterize_forward

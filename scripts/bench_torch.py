@@ -17,7 +17,7 @@ of a training step (forward, backward, Adam lr 1e-4) over --steps rounds after 3
 steps, for torch's default Adam, then its foreach=True and fused=True Adam (whichever is not
 the default; fused is one compiled kernel over each parameter), and tinyvae's own step, all
 in this process; then tinyvae's floor (the step's matmuls alone,
-`tinyvae.experiment.bench.make_floor`) and each step's floor ratio. Each round runs every
+`tinyvae.experiment.tools.bench.make_floor`) and each step's floor ratio. Each round runs every
 step and the floor one after another, so all of them see the same machine load.
 
 --check: in float64, one batch, groups (3,3), (2,2,2) and (6,): every gradient of tinyvae's
@@ -36,7 +36,7 @@ import time
 # tinyvae before NumPy, so that its OPENBLAS_THREAD_TIMEOUT reaches OpenBLAS (see
 # tinyvae/__init__.py) as in train.py
 import tinyvae  # noqa: E402
-from tinyvae.experiment.bench import BATCH, CONFIGS, make_floor  # noqa: E402
+from tinyvae.experiment.tools.bench import BATCH, CONFIGS, make_floor  # noqa: E402
 from tinyvae.optim_fast import FastAdam, usable_cpus  # noqa: E402
 from tinyvae.vae import GroupedVAE  # noqa: E402
 
@@ -266,7 +266,7 @@ def run_bench(steps, warmup=3):
             p90 = numpy.percentile(t[:, 0], 90)
             print(f"{name:13s} {label:14s} {step:7.2f} {p90:7.2f} {fwd:8.2f} {bwd:8.2f} "
                   f"{adam:6.2f} | {flops / 1e9:6.2f} {floor_ms:7.2f} {step / floor_ms:11.2f}")
-    print("floor: tinyvae's matmuls alone on NumPy (tinyvae.experiment.bench.make_floor), timed in "
+    print("floor: tinyvae's matmuls alone on NumPy (tinyvae.experiment.tools.bench.make_floor), timed in "
           "each round right after the steps; torch's forward includes zero_grad")
 
 

@@ -8,14 +8,14 @@ The export writes NAME/config.json (that model alone), NAME/params.npz (its para
 float16 unless --dtype float32) and NAME/metrics.json (its scores, computed from the stored
 parameters on --test-size fixed test images, of the data the run was trained on); one that
 fails leaves nothing. `load_run("results/models/NAME")` loads it and tests/test_export.py
-scores it again. The format: tinyvae/experiment/export.py.
+scores it again. The format: tinyvae/experiment/tools/export.py.
 """
 import tinyvae  # noqa: F401  (first: it sets how OpenBLAS threads wait, before NumPy loads)
 import argparse
 import sys
 
-from tinyvae.experiment.export import DTYPES, TEST_SIZE, export_model, models_of_run
-from tinyvae.experiment.files import RunError
+from tinyvae.experiment.tools.export import DTYPES, TEST_SIZE, export_model, models_of_run
+from tinyvae.experiment.run.storage import RunError
 
 
 def parse_args(argv):

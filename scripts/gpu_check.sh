@@ -64,9 +64,9 @@ stage "get_xp proves the device" probe.txt 40 "$PY" -W error -c \
 print('cupy', xp.__version__, device_name(xp))"
 stage "pytest -m '$MARKS'" pytest.txt 120 "$PY" -m pytest -q -rs -p no:cacheprovider \
     -m "$MARKS"
-stage "bench M=1" bench_m1.txt 50 "$PY" -m tinyvae.experiment.bench --gpu --models 1 $BENCH \
+stage "bench M=1" bench_m1.txt 50 "$PY" -m tinyvae.experiment.tools.bench --gpu --models 1 $BENCH \
     --no-memory
-stage "bench M=$MANY" bench_m40.txt 80 "$PY" -m tinyvae.experiment.bench --gpu --models "$MANY" \
+stage "bench M=$MANY" bench_m40.txt 80 "$PY" -m tinyvae.experiment.tools.bench --gpu --models "$MANY" \
     $BENCH --no-memory
 stage "train.py --gpu $TRAIN_STEPS steps" train.txt 40 "$PY" train.py --gpu --steps "$TRAIN_STEPS" \
     --log-every 50 --checkpoint-every 100 --no-progress --out "$WORK/run"

@@ -1,7 +1,13 @@
-"""Redraw the figures/ of finished runs from their checkpoint and log.csv with today's plotting
-code, without training: `python scripts/redraw_figures.py RUN_DIR [RUN_DIR ...]`. A model
-exported from a run (results/models/NAME: params.npz, no log) gets its reconstructions and
-traversals.
+"""Redraw the figures/ of finished runs with today's plotting code, without training:
+`python scripts/redraw_figures.py RUN_DIR [RUN_DIR ...]`.
+
+- A run with its checkpoint.npz (runs/NAME after train.py): every figure, from the checkpoint
+  and log.csv.
+- A committed run (results/*/runs/NAME: config.json and log.csv, no checkpoint): losses.png
+  and routing.png, from log.csv alone. Its reconstructions and traversals need the parameters,
+  which only the checkpoint holds: they stay committed.
+- A model exported from a run (results/models/NAME: params.npz, no log): its reconstructions,
+  traversals and shapes.png.
 
 train.py draws a run's figures at each checkpoint; a run made before a change to the plots
 keeps the old drawings. The figures are a pure function of the checkpoint and the log, so
@@ -14,10 +20,12 @@ import sys
 import numpy
 
 from tinyvae.data.dataset import DataError, open_dataset
-from tinyvae.experiment.checkpoint import load_weights
-from tinyvae.experiment.files import CHECKPOINT, CONFIG, FIGURES, PARAMS, RunError, read_json
-from tinyvae.experiment.trainer import Trainer
-from tinyvae.experiment.training_figures import draw_run_figures, shape_reconstructions
+from tinyvae.experiment.run.checkpoint import load_weights
+from tinyvae.experiment.run.storage import CHECKPOINT, CONFIG, FIGURES, PARAMS, RunError, read_json
+from tinyvae.experiment.run.trainer import Trainer
+from tinyvae.experiment.run.storage import LOG, read_log
+from tinyvae.experiment.run.training_figures import (draw_run_figures, log_figures,
+                                                     shape_reconstructions)
 
 
 def redraw(run_dir):
@@ -25,13 +33,20 @@ def redraw(run_dir):
     dataset = open_dataset(None if config["data"] == "renderer" else config["data"])
     trainer = Trainer(config, numpy, dataset)
     exported = os.path.join(run_dir, PARAMS)
-    if os.path.exists(exported) and not os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+    if os.path.exists(os.path.join(run_dir, CHECKPOINT)):
+        load_weights(trainer.model, run_dir)
+    elif os.path.exists(exported):
         load_weights(trainer.model, run_dir, exported)
         shape_reconstructions(os.path.join(run_dir, FIGURES), trainer.model, dataset,
                               trainer.test_idx, trainer.labels[0])
+    elif os.path.exists(os.path.join(run_dir, LOG)):
+        log_figures(os.path.join(run_dir, FIGURES), read_log(os.path.join(run_dir, LOG)),
+                    trainer.labels, trainer.model.routing)
+        return "from log.csv (no checkpoint.npz: reconstructions and traversals left as they are)"
     else:
-        load_weights(trainer.model, run_dir)
+        load_weights(trainer.model, run_dir)        # refused: it says what is missing
     draw_run_figures(run_dir, trainer)
+    return "all of them"
 
 
 def main(argv):
@@ -41,8 +56,8 @@ def main(argv):
     status = 0
     for run_dir in argv:
         try:
-            redraw(run_dir)
-            print(f"{run_dir}: figures redrawn in {os.path.join(run_dir, FIGURES)}")
+            which = redraw(run_dir)
+            print(f"{run_dir}: figures redrawn in {os.path.join(run_dir, FIGURES)}, {which}")
         except DataError as err:     # this script has no --data: the run's own data is used
             print(f"redraw_figures.py: skipping {run_dir}: {err.defect}; the figures are drawn "
                   "from the data the run was trained on (its config.json, \"data\"): put "

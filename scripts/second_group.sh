@@ -28,7 +28,7 @@ train_all() {
     train --groups 3,3 $W --seeds 20 --steps 10000 --snapshot-every 1000 --routing none --kl-scale 2,1 --out runs/opening/g33-b1-none-kl2,1
     # T3: the plain gradient with the multiplier measured on the routed runs (1.94,1)
     train --groups 3,3 $W --seeds 10 --steps 10000 --snapshot-every 1000 --routing none \
-        --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
+        --kl-scale "$($PY -m tinyvae.experiment.run.multiplier runs/opening/g33-b1 --scale)" --out runs/opening/g33-b1-none-klc
     long_all
     endstate_all
     dose_all
@@ -63,7 +63,7 @@ endstate_all() {
     train $G6 --out runs/endstate/g6-b4
     train $G6 --routing none --out runs/endstate/g6-b4-none
     train $G6 --routing none --kl-scale 6,5,4,3,2,1 --out runs/endstate/g6-b4-none-kl6,5,4,3,2,1
-    train $G6 --routing none --kl-scale "$($PY -m tinyvae.experiment.multiplier runs/endstate/g6-b4 --scale)" \
+    train $G6 --routing none --kl-scale "$($PY -m tinyvae.experiment.run.multiplier runs/endstate/g6-b4 --scale)" \
         --out runs/endstate/g6-b4-none-klc
 }
 
@@ -130,7 +130,7 @@ score_all() {
         settings $study
         [ -z "$names" ] || [ -z "$group" ] && continue
         # shellcheck disable=SC2046,SC2086
-        $PY -m tinyvae.experiment.opening $(in_ results/$study/runs $names) --group "$group" \
+        $PY -m tinyvae.experiment.studies.opening $(in_ results/$study/runs $names) --group "$group" \
             --report results/$study/report ${also:+--survival-also $also}
     done
 }

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from tinyvae.experiment.configuration import run_name  # noqa: E402
+from tinyvae.experiment.run.configuration import run_name  # noqa: E402
 
 FAST = ["--batch-size", "4", "--no-progress", "--log-every", "1", "--checkpoint-every", "2"]
 

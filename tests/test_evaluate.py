@@ -17,10 +17,10 @@ import pytest
 from PIL import Image
 
 from tinyvae.data.dataset import TEST_SIZE, open_dataset, test_split
-from tinyvae.experiment.evaluation import encode_test_set, score_points, test_images
-from tinyvae.experiment import scores
-from tinyvae.experiment.checkpoint import load_run, snapshot_path
-from tinyvae.experiment.table1 import configurations, table1, table1_markdown
+from tinyvae.experiment.scoring.evaluate_models import encode_test_set, score_points, test_images
+from tinyvae.metrics import scores
+from tinyvae.experiment.run.checkpoint import load_run, snapshot_path
+from tinyvae.experiment.reports.full_report import configurations, table1, table1_markdown
 from tinyvae.metrics.checks import MetricsInputError
 from tinyvae.metrics.mig import mutual_info_matrix
 from tinyvae.metrics.modularity import modularity
@@ -372,7 +372,7 @@ def test_learning_curves_of_a_run_without_its_snapshots_are_its_curve_json(runs,
 def test_records_scored_before_the_routing_setting_count_as_the_papers():
     """metrics.json and curve.json written before routing was recorded: their grouped
     models join today's routed ones as one configuration, never the ablation's."""
-    from tinyvae.experiment.table1 import configurations
+    from tinyvae.experiment.reports.full_report import configurations
     old = {"model": "grouped", "beta": 1.0, "groups": [3, 3], "step": 5, "seed": 0}
     new = {**old, "seed": 1, "routing": "paper"}
     ablation = {**old, "seed": 2, "routing": "none"}

@@ -1,5 +1,5 @@
-"""Exported models (scripts/export_model.py, tinyvae/experiment/export.py): one model of a run,
-its parameters stored small, loaded by `load_run` into the model the run trained (to float16
+"""Exported models (scripts/export_model.py, tinyvae/experiment/tools/export.py): one model of
+a run, its parameters stored small, loaded by `load_run` into the model the run trained (to float16
 rounding), and every committed one scoring as its metrics.json says.
 
 tests/fixtures/exported-tiny is a committed export of a tiny run, so that the committed-model
@@ -20,11 +20,11 @@ import pytest
 
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
 from tinyvae.data.dataset import open_dataset, test_split
-from tinyvae.experiment.evaluation import FixedTestSets, score_models
-from tinyvae.experiment.export import METRICS, export_model, models_of_run, rescore
-from tinyvae.experiment.checkpoint import load_checkpoint, load_run
-from tinyvae.experiment.files import PARAMS, RunError
-from tinyvae.experiment.records import plain
+from tinyvae.experiment.scoring.evaluate_models import FixedTestSets, score_models
+from tinyvae.experiment.tools.export import METRICS, export_model, models_of_run, rescore
+from tinyvae.experiment.run.checkpoint import load_checkpoint, load_run
+from tinyvae.experiment.run.storage import PARAMS, RunError
+from tinyvae.experiment.scoring.metrics_files import plain
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "export_model.py")
@@ -65,7 +65,7 @@ def export_here(capsys, monkeypatch, *args):
 def scored_by_hand(model, m, n_images):
     """The test KL per latent (Z,) and L_rec (BCE summed over pixels, decoded from the means)
     of model `m` on `n_images` of the fixed test images evenly spaced, computed here from the
-    model's encoder and decoder alone: not through evaluation.py."""
+    model's encoder and decoder alone: not through evaluate_models.py."""
     test, _ = test_split()                                                  # (10000,)
     pick = test[numpy.linspace(0, len(test) - 1, n_images).round().astype(int)]   # (N,)
     x = open_dataset().images(numpy.broadcast_to(pick, (model.models, n_images)),
@@ -99,7 +99,7 @@ def test_an_exported_model_is_the_run_s_model_and_scores_as_at_its_export(run, t
     assert committed["protocol"]["n_images"] == 300 and committed["protocol"]["bins"] == 20
     assert (record["seed"], record["step"], record["index"]) == (5, 20, 0)
     # Scored apart from the export: the run's own two models, their parameters rounded to
-    # float16 as the export stores them, once through evaluation.py as evaluate.py scores a
+    # float16 as the export stores them, once through evaluate_models.py as evaluate.py scores a
     # run, once by hand from the encoder and decoder. Model 1 must score as the export says.
     config_run, both, _ = load_run(run)
     for p in both.params.values():

@@ -1,4 +1,4 @@
-"""The gradient-flow picture (tinyvae/experiment/flow.py): what each L_rec,i sends to each
+"""The gradient-flow picture (tinyvae/routing_report.py): what each L_rec,i sends to each
 group and what reaches it, exactly zero on the paths the paper's routing blocks, and drawn
 with one red cross per blocked path."""
 import numpy
@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 
 from tinyvae import GroupedVAE
-from tinyvae.experiment.flow import draw_gradient_flow, gradient_flow
+from tinyvae.routing_report import draw_gradient_flow, gradient_flow
 from tinyvae.routing_report import routing_report
 
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)

@@ -9,12 +9,12 @@ import numpy
 import pytest
 from PIL import Image
 
-from tinyvae.experiment.compare import main as compare_main
-from tinyvae.experiment.compare import markdown
-from tinyvae.experiment.curves import curves_markdown, write_curves
-from tinyvae.experiment.configuration import config_key, config_label
-from tinyvae.experiment.table1 import write_report
-from tinyvae.experiment.trials import footprint, group_sums, paper_values
+from tinyvae.experiment.studies.compare import main as compare_main
+from tinyvae.experiment.studies.compare import markdown
+from tinyvae.experiment.reports.learning_curves import curves_markdown, write_curves
+from tinyvae.experiment.run.configuration import config_key, config_label
+from tinyvae.experiment.reports.full_report import write_report
+from tinyvae.experiment.scoring.model_record import footprint, group_sums, paper_values
 
 FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
 PROTOCOL = {"bins": 20, "n_images": 100, "factors": FACTORS, "active_threshold_nats": 0.1}

@@ -1,24 +1,47 @@
 """The layout a reader relies on: tinyvae installs and imports from anywhere; its modules import
-one another without a cycle and without reaching for a neighbour's private names, and its
-folders import one another one way only; the core (tinyvae/*.py) imports nothing of the
-machinery one folder down; nothing imports the two commands or edits sys.path to find the
-package. Imports are read from the modules' own
-statements (ast), lazy ones inside functions included."""
+one another without a cycle and without reaching for a neighbour's private names; its rooms
+(the core, data/, metrics/, and the five rooms of experiment/) import one another only as the
+table MAY_IMPORT below declares; the core (tinyvae/*.py) imports nothing of the machinery one
+folder down, nor a plotting library; nothing imports the two commands or edits sys.path to
+find the package. Imports are read from the modules' own statements (ast), lazy ones inside
+functions included."""
 import ast
 import glob
 import os
+import shutil
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PACKAGE = os.path.join(ROOT, "tinyvae")
 
+# Which rooms each room may import (itself aside). A room is a folder of the package: the core
+# (tinyvae/*.py), data/, metrics/, and experiment's five rooms; experiment/__init__.py, the
+# package's face, hands on load_run. The rooms of experiment go down the list: a run knows
+# nothing of how it is scored, scoring nothing of the reports, and so on.
+FOUNDATION = {"tinyvae", "tinyvae.data", "tinyvae.metrics"}
+MAY_IMPORT = {
+    "tinyvae": set(),
+    "tinyvae.data": {"tinyvae"},
+    "tinyvae.metrics": {"tinyvae", "tinyvae.data"},
+    "tinyvae.experiment.run": FOUNDATION,
+    "tinyvae.experiment.scoring": FOUNDATION | {"tinyvae.experiment.run"},
+    "tinyvae.experiment.reports": FOUNDATION | {"tinyvae.experiment.run",
+                                                "tinyvae.experiment.scoring"},
+    "tinyvae.experiment.studies": FOUNDATION | {"tinyvae.experiment.run",
+                                                "tinyvae.experiment.scoring",
+                                                "tinyvae.experiment.reports"},
+    "tinyvae.experiment.tools": FOUNDATION | {"tinyvae.experiment.run",
+                                              "tinyvae.experiment.scoring"},
+    "tinyvae.experiment": {"tinyvae.experiment.run"},
+}
 
-def modules():
+
+def modules(root=ROOT):
     """{dotted name: path} of every module of the package; a package is its __init__.py."""
     out = {}
-    for path in glob.glob(os.path.join(PACKAGE, "**", "*.py"), recursive=True):
-        parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+    for path in glob.glob(os.path.join(root, "tinyvae", "**", "*.py"), recursive=True):
+        parts = os.path.relpath(path, root)[:-3].split(os.sep)
         if parts[-1] == "__init__":
             parts = parts[:-1]
         out[".".join(parts)] = path
@@ -46,8 +69,8 @@ def imports(name, path, known):
     return out
 
 
-def graph():
-    known = modules()
+def graph(root=ROOT):
+    known = modules(root)
     return {name: imports(name, path, known) for name, path in known.items()}
 
 
@@ -94,10 +117,32 @@ def cycle(edges):
     return None
 
 
-def folder(path):
-    """The folder a module lies in, as a package name: tinyvae (the core), tinyvae.data, ..."""
-    inner = os.path.relpath(os.path.dirname(path), PACKAGE)
-    return "tinyvae" if inner == "." else "tinyvae." + inner.split(os.sep)[0]
+def room(path, root=ROOT):
+    """The room of the module at `path`, as a package name: tinyvae (the core), tinyvae.data,
+    tinyvae.metrics, tinyvae.experiment.run, ...; tinyvae.experiment for experiment/'s own
+    files (the face, and a module put there that no room takes)."""
+    inner = os.path.relpath(os.path.dirname(path), os.path.join(root, "tinyvae")).split(os.sep)
+    if inner == ["."]:
+        return "tinyvae"
+    return ".".join(["tinyvae"] + inner[:2 if inner[0] == "experiment" else 1])
+
+
+def wrong_imports(root=ROOT):
+    """Every import between rooms that MAY_IMPORT does not allow, and every module that lies
+    in no room: [text]."""
+    found = graph(root)
+    paths = modules(root)
+    bad = [f"{name} lies straight in tinyvae/experiment/: put it in one of its rooms "
+           f"({', '.join(r.rpartition('.')[2] for r in MAY_IMPORT if r.count('.') == 2)})"
+           for name, path in paths.items()
+           if os.path.dirname(path) == os.path.join(root, "tinyvae", "experiment")
+           and not path.endswith("__init__.py")]
+    for name, targets in found.items():
+        for target, _ in targets:
+            a, b = room(paths[name], root), room(paths[target], root)
+            if a != b and b not in MAY_IMPORT.get(a, set()):
+                bad.append(f"{name} ({a}) imports {target} ({b})")
+    return bad
 
 
 def test_no_import_cycle():
@@ -107,21 +152,31 @@ def test_no_import_cycle():
     assert found is None, "import cycle: " + " -> ".join(found)
 
 
-def test_the_folders_import_one_way():
-    """Modules can be free of cycles while their folders are not: a module of data importing
-    one of experiment, while experiment imports data, ties the two folders together, and data
-    no longer reads (or installs) without the machinery. Folder by folder, the imports go one
-    way: experiment may import data and metrics, metrics may import data, data neither."""
-    where = {name: folder(path) for name, path in modules().items()}
-    edges = {f: set() for f in where.values()}
-    for name, found in graph().items():
-        edges[where[name]] |= {where[target] for target, _ in found} - {where[name]}
-    found = cycle(edges)
-    assert found is None, "import cycle between folders: " + " -> ".join(found)
-    bad = [f"{name} imports {target}" for name, found in graph().items()
-           if where[name] in ("tinyvae.data", "tinyvae.metrics")
-           for target, _ in found if where[target] == "tinyvae.experiment"]
-    assert not bad, bad
+def test_the_rooms_import_only_as_declared():
+    """Modules can be free of cycles while their rooms are not: a module of data importing one
+    of experiment, while experiment imports data, ties the two together, and data no longer
+    reads (or installs) without the machinery. Room by room, the imports follow MAY_IMPORT,
+    and the table itself goes one way."""
+    assert {room(path) for path in modules().values()} == set(MAY_IMPORT)
+    assert cycle({r: set(MAY_IMPORT[r]) for r in MAY_IMPORT}) is None
+    assert wrong_imports() == []
+
+
+def test_the_room_check_catches_a_planted_import(tmp_path):
+    """The check above on a copy of the package with one wrong import planted: the run's
+    trainer reaching up into the reports, and a module left straight in experiment/."""
+    shutil.copytree(PACKAGE, tmp_path / "tinyvae",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    assert wrong_imports(tmp_path) == []
+    trainer = tmp_path / "tinyvae" / "experiment" / "run" / "trainer.py"
+    trainer.write_text(trainer.read_text() + "\n\ndef late():\n"
+                       "    from ..reports.full_report import write_report\n"
+                       "    return write_report\n")
+    (tmp_path / "tinyvae" / "experiment" / "loose.py").write_text("from .run import lock\n")
+    bad = wrong_imports(tmp_path)
+    assert bad[0].startswith("tinyvae.experiment.loose lies straight in tinyvae/experiment/")
+    assert bad[1:] == ["tinyvae.experiment.run.trainer (tinyvae.experiment.run) imports "
+                       "tinyvae.experiment.reports.full_report (tinyvae.experiment.reports)"]
 
 
 def test_no_module_imports_a_private_name_of_another():
@@ -139,6 +194,19 @@ def test_the_core_imports_nothing_of_the_machinery():
            for target, _ in found if target not in core]
     assert not bad, bad
     assert {"tinyvae.vae", "tinyvae.optim", "tinyvae.routing_report"} <= core
+
+
+def test_the_core_imports_no_plotting_library():
+    """routing_report.draw_gradient_flow draws on axes its caller makes: the core reads, and
+    installs, without matplotlib."""
+    for path in glob.glob(os.path.join(PACKAGE, "*.py")):
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read(), path)
+        names = [a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for a in node.names]
+        names += [node.module or "" for node in ast.walk(tree)
+                  if isinstance(node, ast.ImportFrom)]
+        assert not [n for n in names if n.split(".")[0] == "matplotlib"], path
 
 
 def test_nothing_imports_the_commands_or_edits_sys_path():

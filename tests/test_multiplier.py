@@ -1,13 +1,13 @@
 """The measured multiplier c_g (docs/routing.md): by hand, against per-term gradients, in the
-log, and read back by `python -m tinyvae.experiment.multiplier`."""
+log, and read back by `python -m tinyvae.experiment.run.multiplier`."""
 import csv
 
 import numpy
 import pytest
 
 from tinyvae import GroupedVAE
-from tinyvae.experiment import multiplier
-from tinyvae.experiment.multiplier import as_scale, measured_c, multiplier_sums
+from tinyvae.experiment.run import multiplier
+from tinyvae.experiment.run.multiplier import as_scale, measured_c, multiplier_sums
 
 
 def test_c_by_hand_on_two_groups_of_one():
@@ -86,7 +86,7 @@ def test_the_log_pools_the_interval_rather_than_averaging_each_steps_ratio(monke
     per-step ratios, so that the assertion could fail."""
     import train
     from tinyvae.data.dataset import open_dataset
-    from tinyvae.experiment.trainer import Trainer
+    from tinyvae.experiment.run.trainer import Trainer
 
     config = train.make_config(train.parse_args(
         ["--groups", "1,2,3", "--encoder-hidden", "8,6", "--decoder-hidden", "5,7,9",

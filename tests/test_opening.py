@@ -1,5 +1,5 @@
-"""When a group opens and what it holds (tinyvae/experiment/opening.py), on a small fixture of
-scored runs whose answer is known: the opening counts, the steps, Fisher's test between arms."""
+"""When a group opens and what it holds (tinyvae/experiment/studies/opening.py), on a small
+fixture of scored runs whose answer is known: the opening counts, the steps, Fisher's test between arms."""
 import csv
 import json
 import os
@@ -7,8 +7,8 @@ import os
 import numpy
 import pytest
 
-from tinyvae.experiment import opening
-from tinyvae.experiment.opening import status_changes
+from tinyvae.experiment.studies import opening
+from tinyvae.experiment.studies.opening import status_changes
 
 FACTORS = ["shape", "scale", "orientation", "posX", "posY"]
 STEPS = numpy.arange(50, 1001, 50)                                         # (R,) 20 rows

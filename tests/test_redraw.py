@@ -22,6 +22,18 @@ def test_redrawn_figures_equal_the_ones_training_drew(tmp_path):
     assert "routing.png" in names and sorted(os.listdir(out / "figures")) == names
     for name in names:
         assert (out / "figures" / name).read_bytes() == (tmp_path / "trained" / name).read_bytes()
+    # A committed run keeps config.json and log.csv, not its checkpoint: the curves of its log
+    # are redrawn, the rest is left as it is.
+    small = tmp_path / "committed"
+    small.mkdir()
+    for name in ("config.json", "log.csv"):
+        shutil.copy(out / name, small / name)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "redraw_figures.py"),
+                           str(small)], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0 and "from log.csv" in proc.stdout
+    assert sorted(os.listdir(small / "figures")) == ["losses.png", "routing.png"]
+    for name in ("losses.png", "routing.png"):
+        assert (small / "figures" / name).read_bytes() == (tmp_path / "trained" / name).read_bytes()
 
 
 def test_an_exported_model_gets_its_reconstructions_and_traversals(tmp_path):

@@ -19,10 +19,10 @@ import pytest
 
 from test_train import (FAST, ROOT, assert_same_params, no_figures,  # noqa: F401 (a fixture)
                         params, run, run_script)
-from tinyvae.experiment import lock  # noqa: E402
-from tinyvae.experiment.checkpoint import load_checkpoint  # noqa: E402
-from tinyvae.experiment.files import read_log  # noqa: E402
-from tinyvae.experiment.lock import (RunBusy, lock_run_dir, release_run_dir,  # noqa: E402
+from tinyvae.experiment.run import lock  # noqa: E402
+from tinyvae.experiment.run.checkpoint import load_checkpoint  # noqa: E402
+from tinyvae.experiment.run.storage import read_log  # noqa: E402
+from tinyvae.experiment.run.lock import (RunBusy, lock_run_dir, release_run_dir,  # noqa: E402
                                      training_holder)
 import train  # noqa: E402
 

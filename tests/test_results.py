@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from tinyvae.experiment.curves import write_curves
-from tinyvae.experiment.opening import opening_report, write_opening_report
-from tinyvae.experiment.table1 import write_report
+from tinyvae.experiment.reports.learning_curves import write_curves
+from tinyvae.experiment.studies.opening import opening_report, write_opening_report
+from tinyvae.experiment.reports.full_report import write_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # report folder, the run directories' files it is written from, the text files compared

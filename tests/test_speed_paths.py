@@ -7,7 +7,7 @@ import pytest
 from tinyvae import Adam, GroupedVAE, optim_fast
 from tinyvae.optim_fast import FastAdam
 from tinyvae.backend import to_numpy
-from tinyvae.experiment.bench import make_floor, step_matmuls
+from tinyvae.experiment.tools.bench import make_floor, step_matmuls
 
 SMALL = dict(pixels=64, encoder_hidden=(48, 40), decoder_hidden=(40, 40, 48))
 

@@ -1,14 +1,15 @@
-"""The experiments' statistics (tinyvae/experiment/stats.py) against answers worked by hand."""
+"""The experiments' statistics (tinyvae/experiment/studies/stats.py) against answers worked by
+hand."""
 import itertools
 import math
 
 import numpy
 import pytest
 
-from tinyvae.experiment import stats
-from tinyvae.experiment.stats import (bootstrap_interval, difference_interval, fisher_exact,
-                                      gap_fraction, holm, mean_difference, permutation_p,
-                                      spread_p)
+from tinyvae.experiment.studies import stats
+from tinyvae.experiment.studies.stats import (bootstrap_interval, difference_interval,
+                                              fisher_exact, gap_fraction, holm, mean_difference,
+                                              permutation_p, spread_p)
 
 
 def test_permutation_p_is_exact():

@@ -1,4 +1,4 @@
-"""The survival estimators and fits (tinyvae/experiment/survival.py, survival_fits.py) against
+"""The survival estimators and fits (tinyvae/experiment/studies/survival.py, survival_fits.py) against
 answers known without them: Kaplan-Meier worked by hand, the log-rank test and Cox's hazard
 ratio on a textbook data set whose risk table is written out below, the exponential fit
 against its closed form, and the profile-likelihood ends where the profile has one."""
@@ -7,8 +7,8 @@ import math
 import numpy
 import pytest
 
-from tinyvae.experiment.survival import Z95, hazard_ratio, kaplan_meier, km_at, log_rank
-from tinyvae.experiment.survival_fits import CHI2_95, fit, never_interval, open_interval
+from tinyvae.experiment.studies.survival import Z95, hazard_ratio, kaplan_meier, km_at, log_rank
+from tinyvae.experiment.studies.survival_fits import CHI2_95, fit, never_interval, open_interval
 
 
 def test_kaplan_meier_by_hand():

@@ -24,8 +24,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FAST = ["--batch-size", "4", "--no-progress"]
 NARROW = ["--encoder-hidden", "64,64", "--decoder-hidden", "64,64,64"]  # 6 MB checkpoints
 import train  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from tinyvae.experiment import training  # noqa: E402
-from tinyvae.experiment.checkpoint import snapshot_path, snapshot_steps  # noqa: E402
+from tinyvae.experiment.run import loop as training  # noqa: E402
+from tinyvae.experiment.run.checkpoint import snapshot_path, snapshot_steps  # noqa: E402
 
 
 def run(*args, check=None):
@@ -502,7 +502,7 @@ def test_out_of_memory_while_training_is_one_line_and_a_plain_restart_is_accepte
     """An allocation the machine refuses mid-run (NumPy's _ArrayMemoryError is a MemoryError):
     before the first checkpoint, nothing of the start is left (it left config.json, which made
     the same command refuse until --overwrite); after one, the checkpoint is kept."""
-    from tinyvae.experiment.trainer import Trainer
+    from tinyvae.experiment.run.trainer import Trainer
     step = Trainer.train_step
 
     def fails_at_3(self):

@@ -1,7 +1,7 @@
 """The training figures say what they show: routing.png's legend names each kind of line."""
 import pytest
 
-from tinyvae.experiment import training_figures
+from tinyvae.experiment.run import training_figures
 
 
 def log_rows(models, steps=(1, 2, 3)):

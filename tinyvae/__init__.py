@@ -11,7 +11,7 @@ import os
 # Set before NumPy loads OpenBLAS (it counts only where tinyvae is imported first): OpenBLAS's
 # idle threads spin for up to 2^28 cycles (about 0.1 s) after every product, on the cores that
 # Adam's threads need next. Adam measured 57-64 ms a step with the spin, 41-45 ms without
-# (2 cores, `python -m tinyvae.experiment.bench`); 2^4 cycles makes them sleep at once.
+# (2 cores, `python -m tinyvae.experiment.tools.bench`); 2^4 cycles makes them sleep at once.
 os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from .backend import BackendError, get_xp, to_numpy

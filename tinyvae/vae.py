@@ -26,7 +26,7 @@ from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_ba
 IMAGE_SIZE = 64                 # dSprites' 64 x 64 images
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 # A seed's stream of initial weights, numpy.random.default_rng((seed, INIT_STREAM, layer)); its
-# other streams serve training: experiment/trainer.py's noise (1, 2), data/dataset.py's batches (3).
+# other streams serve training: experiment/run/trainer.py's noise (1, 2), data/dataset.py's batches (3).
 INIT_STREAM = 0
 # How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
 ROUTINGS = ("paper", "none")

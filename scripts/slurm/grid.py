@@ -34,8 +34,8 @@ import os
 import shlex
 import sys
 
-from tinyvae.experiment.configuration import seeds_name
-from tinyvae.experiment.runs import progress
+from tinyvae.experiment.run.configuration import seeds_name
+from tinyvae.experiment.run.directory import progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SET_HERE = ("--seed", "--seeds", "--out", "--resume", "--overwrite")   # the task's own

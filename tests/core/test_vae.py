@@ -195,7 +195,7 @@ def test_a_seeds_random_streams_are_distinct():
     """Initial weights, noise, the --explain report's noise and the batches each draw from a
     stream of their own, numpy.random.default_rng((seed, stream)): none shifts another."""
     from tinyvae.data.dataset import SAMPLER_STREAM
-    from tinyvae.experiment.trainer import EXPLAIN_STREAM, NOISE_STREAM
+    from tinyvae.experiment.run.trainer import EXPLAIN_STREAM, NOISE_STREAM
     assert len({INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM}) == 4
 
 

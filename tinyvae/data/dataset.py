@@ -20,7 +20,7 @@ TEST_SIZE = 10000
 SPLIT_SEED = 20170602                        # fixed for good (the dSprites repo's last commit)
 REAL_FILE = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 # A seed's stream of batches, numpy.random.default_rng((seed, SAMPLER_STREAM)); its other
-# streams: vae.INIT_STREAM (0), experiment/trainer.py's noise streams (1, 2).
+# streams: vae.INIT_STREAM (0), experiment/run/trainer.py's noise streams (1, 2).
 SAMPLER_STREAM = 3
 _FIX = ("fetch the original from github.com/deepmind/dsprites-dataset, or give no path "
         "(no --data) to use the built-in renderer")
@@ -184,7 +184,7 @@ class BatchSampler:
 
 def show(dataset, out):
     """PNG grid: a row per (shape, scale), a column per 4th orientation, sprite centred."""
-    # Set up here, not imported from experiment/plotting.py: data/ is read before the
+    # Set up here, not imported from experiment/run/plotting.py: data/ is read before the
     # machinery, and imports nothing of it. Agg draws to files without a display.
     import matplotlib
     matplotlib.use("Agg")

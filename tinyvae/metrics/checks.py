@@ -5,6 +5,7 @@ Shapes: N images · D latent dimensions (the encoder means) · K factors of vari
 import numpy as np
 
 TRAIN_POINTS, TEST_POINTS = 10_000, 5_000    # dci.gin and sap_score.gin: num_train, num_test
+SCORE_SEED = 0        # DCI's and SAP's points, and the FactorVAE score's batches
 
 
 class MetricsInputError(ValueError):

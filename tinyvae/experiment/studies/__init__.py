@@ -1,0 +1,2 @@
+"""The routing studies of docs/routing.md: two configurations compared, when a group opens,
+their statistics."""

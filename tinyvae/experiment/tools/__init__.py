@@ -1,0 +1,1 @@
+"""Beside the experiments: the step benchmark, one trained model exported to commit."""
