@@ -16,7 +16,7 @@ import pytest
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
-from conftest import CUPY    # None where CuPy cannot run (not installed, no CUDA device)
+from conftest import CUPY, standin_env   # CUPY: None where CuPy cannot run (no CUDA device)
 from tinyvae.vae import route
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -87,6 +87,18 @@ def test_the_notebook_runs_top_to_bottom_and_shows_what_it_teaches(monkeypatch):
     # sections 1, 2 and 6 one each; in 7 the reconstructions, a traversal per model (the
     # committed ones and your two), the prior's samples, the gradient flow
     assert pictures == 3 + 1 + (len(committed) + 2) + 1 + 1
+
+
+def test_the_notebook_runs_on_the_cupy_standin(monkeypatch):
+    """The GPU path of the notebook, checked without a GPU: the kernel's `import cupy` gives
+    the tests' strict stand-in (tests/cupy_standin/), so a device array that meets NumPy
+    implicitly anywhere in the cells fails the run, as real CuPy would."""
+    monkeypatch.setenv("PYTHONPATH", standin_env()["PYTHONPATH"])
+    nb = execute(jupytext.read(TEXT), monkeypatch)
+    text, _ = check_outputs(nb)
+    assert "array module: cupy" in text
+    for line in TAUGHT + ["40 steps of 4 models in"]:
+        assert line in text
 
 
 def test_a_failing_cell_fails_the_run(monkeypatch):

@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from test_docs import PAGES, ROOT, read
+from test_docs import PAGES, ROOT, fenced_blocks, read
 
 # Pages whose links are checked: the pages test_docs runs, and the notes beside the results
 LINKED = PAGES + sorted(os.path.relpath(p, ROOT).replace(os.sep, "/")
@@ -131,3 +131,10 @@ def test_the_readme_names_the_core_and_points_to_the_rest():
 def test_the_readme_is_a_first_page():
     """The README stays a first page: at most 160 lines, the rest a link away."""
     assert len(read("README.md").rstrip("\n").split("\n")) <= 160
+
+
+def test_the_readme_code_fits_a_page_without_scrolling():
+    """Every line of the README's code blocks is at most 100 columns wide."""
+    wide = [(start, line) for _, code, start, _ in fenced_blocks(read("README.md"))
+            for line in code.split("\n") if len(line) > 100]
+    assert not wide, f"README code lines over 100 columns (block line, text): {wide}"
