@@ -26,7 +26,8 @@ from .losses import (bernoulli_nll_backward, bernoulli_nll_forward, kl_normal_ba
 IMAGE_SIZE = 64                 # dSprites' 64 x 64 images
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 # A seed's stream of initial weights, numpy.random.default_rng((seed, INIT_STREAM, layer)); its
-# other streams serve training: experiment/run/trainer.py's noise (1, 2), data/dataset.py's batches (3).
+# other streams serve training: experiment/run/trainer.py's noise (1, 2), data/dataset.py's
+# batches (3).
 INIT_STREAM = 0
 # How far back L_rec,i reaches: "paper" (§4) z_i only; "none" z_1 .. z_i, the plain gradient.
 ROUTINGS = ("paper", "none")
@@ -171,7 +172,8 @@ class GroupedVAE:
         Adam consumes them at once and the step allocates no 57 MB of gradients."""
         B, enc_caches, rep_cache, dec_caches, nll_cache, kl_cache = cache
         xp, M, G, Z = self.xp, self.models, len(self.groups), self.latent
-        w = xp.ones(G, self.dtype) if rec_weights is None else xp.asarray(rec_weights, self.dtype)
+        w = (xp.ones(G, self.dtype) if rec_weights is None
+             else xp.asarray(rec_weights, self.dtype))                   # (G,)
         grads = self._grad_buffers(reuse_buffers)
         # rec = mean over the batch of nll, for every group i (weighted for the report).
         dnll = xp.broadcast_to(w[None, :, None] / B, (M, G, B))          # (M, G, B)
@@ -190,7 +192,7 @@ class GroupedVAE:
             # vector": beta * KL reaches every group's mu and logvar (times its kl_scale).
             dkl = xp.broadcast_to(self.beta[:, None, None] * self.kl_dim_scale / B,
                                   (M, B, Z))                             # (M, B, Z)
-            dmu_kl, dlogvar_kl = kl_normal_backward(dkl, kl_cache)
+            dmu_kl, dlogvar_kl = kl_normal_backward(dkl, kl_cache)       # (M, B, Z) x2
             dmu += dmu_kl
             dlogvar += dlogvar_kl
         # The join: the encoder head's output h was [mu | logvar].

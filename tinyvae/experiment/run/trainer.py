@@ -1,4 +1,4 @@
-"""The training loop's state: model, optimizer, data streams and noise streams, one step at a
+"""One training step and its state: model, optimizer, data streams and noise streams, one step at a
 time, the log rows' running means, and all of it saved and restored for an exact resume.
 
 Shapes: M models trained in lockstep, B batch, P pixels, Z latent, G groups.

@@ -1,2 +1,2 @@
-"""The routing studies of docs/routing.md: two configurations compared, when a group opens,
-their statistics."""
+"""The routing studies of the study log (results/study-log.md): two configurations compared,
+when a group opens, their statistics."""
