@@ -21,9 +21,9 @@ import numpy
 
 from tinyvae.data.dataset import DataError, open_dataset
 from tinyvae.experiment.run.checkpoint import load_weights
-from tinyvae.experiment.run.storage import CHECKPOINT, CONFIG, FIGURES, PARAMS, RunError, read_json
+from tinyvae.experiment.run.storage import (CHECKPOINT, CONFIG, FIGURES, LOG, PARAMS, RunError,
+                                            read_json, read_log)
 from tinyvae.experiment.run.trainer import Trainer
-from tinyvae.experiment.run.storage import LOG, read_log
 from tinyvae.experiment.run.training_figures import (draw_run_figures, log_figures,
                                                      shape_reconstructions)
 

@@ -14,8 +14,11 @@ page says it prints.
   words, and the routing's exact zeros ("0") must match exactly.
 - A fence with no language quotes code. When its first line is `# FILE.py, NAME` (FILE.py a
   path from the repository root), every other line but `...` must appear in that file as
-  written (runs of spaces aside): a quote cannot drift away from the code it quotes.
+  written (runs of spaces aside): a quote cannot drift away from the code it quotes. Where
+  NAME is a function of FILE.py's top level and the quote has no `...`, it is that function
+  whole, every line in order: an excerpt says so with `...`.
 """
+import ast
 import glob
 import os
 import re
@@ -168,6 +171,24 @@ def test_quoted_code_is_the_code(page):
             if quoted and quoted != "...":
                 assert quoted in source, (f"{page}, quote at line {line}: {quoted!r} is not "
                                           f"in {m.group(1)}")
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_quoted_function_is_the_whole_function(page):
+    """A quote headed `# FILE.py, name` (a function of FILE.py's top level) and without `...`
+    shows that function whole: a dropped or reordered line fails, not only a changed one."""
+    for lang, code, line, _ in fenced_blocks(read(page)):
+        m = re.match(r"#\s+([\w./-]+\.py),\s*(\w+)\s*$", code.split("\n")[0])
+        if lang or not m or "..." in code.split("\n"):
+            continue
+        tree = ast.parse(read(m.group(1)))
+        fn = next((f for f in tree.body if isinstance(f, ast.FunctionDef)
+                   and f.name == m.group(2)), None)
+        if fn is None:
+            continue
+        whole = ast.get_source_segment(read(m.group(1)), fn)
+        assert code.split("\n", 1)[1].strip("\n").split() == whole.split(), (
+            f"{page}, quote at line {line}: not the whole of {m.group(2)} in {m.group(1)}")
 
 
 def test_the_walkthrough_is_checked():

@@ -9,8 +9,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from tinyvae.experiment.studies.compare import main as compare_main
-from tinyvae.experiment.studies.compare import markdown
+from tinyvae.experiment.studies.compare import main as compare_main, markdown
 from tinyvae.experiment.reports.learning_curves import curves_markdown, write_curves
 from tinyvae.experiment.run.configuration import config_key, config_label
 from tinyvae.experiment.reports.full_report import write_report

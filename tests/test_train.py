@@ -524,3 +524,12 @@ def test_out_of_memory_while_training_is_one_line_and_a_plain_restart_is_accepte
         in proc.stderr and proc.stderr.endswith(f"--out {out} --resume\n"), proc.stderr
     monkeypatch.setattr(Trainer, "train_step", step)
     run(*flags, "--resume", check=0)
+
+
+def test_a_seeds_random_streams_are_distinct():
+    """Initial weights, noise, the --explain report's noise and the batches each draw from a
+    stream of their own, numpy.random.default_rng((seed, stream)): none shifts another."""
+    from tinyvae.data.dataset import SAMPLER_STREAM
+    from tinyvae.experiment.run.trainer import EXPLAIN_STREAM, NOISE_STREAM
+    from tinyvae.vae import INIT_STREAM
+    assert len({INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM}) == 4

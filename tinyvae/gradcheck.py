@@ -13,7 +13,11 @@ ENTRYWISE_MAX = 400   # arrays up to this size are checked entry by entry
 
 
 class GradientMismatch(AssertionError):
-    pass
+    """A failed gradient check; `failed` lists the names of the arrays that failed it."""
+
+    def __init__(self, message, failed=()):
+        super().__init__(message)
+        self.failed = list(failed)
 
 
 def check_gradients(loss, inputs, grads, h=1e-6, rtol=1e-5, atol=1e-8, directions=3, seed=0):
@@ -46,7 +50,8 @@ def check_gradients(loss, inputs, grads, h=1e-6, rtol=1e-5, atol=1e-8, direction
         if err > atol + rtol * scale:
             failures.append(f"{name}: max abs error {err:.3g} (relative {err / scale:.3g})")
     if failures:
-        raise GradientMismatch("gradient check failed: " + "; ".join(failures))
+        raise GradientMismatch("gradient check failed: " + "; ".join(failures),
+                               [f.split(":")[0] for f in failures])
     return errors
 
 

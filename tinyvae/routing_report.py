@@ -123,7 +123,7 @@ def draw_gradient_flow(ax, sent, reached, title):
     grey, crossed out in red, labelled with what it holds back. Returns the number of blocked
     paths drawn."""
     G = len(sent)
-    ys = numpy.linspace(0.85, 0.15, G)                                      # (G,)
+    ys = numpy.linspace(0.72, 0.12, G)                # (G,), below the two headers
     colours = [f"C{i}" for i in range(G)]
     for j, y in enumerate(ys):
         ax.text(0.1, y, f"z_{j + 1}", ha="center", va="center", fontsize=11,

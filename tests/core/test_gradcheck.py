@@ -30,8 +30,11 @@ def test_negative_control_catches_a_wrong_backward():
 def test_negative_control_catches_a_one_percent_error_on_large_arrays():
     rng = numpy.random.default_rng(2)
     a = rng.standard_normal((40, 40))
-    with pytest.raises(GradientMismatch):
-        check_gradients(lambda: float(numpy.sum(a ** 2)), {"a": a}, {"a": 2 * a * 1.01})
+    b = rng.standard_normal(3)
+    with pytest.raises(GradientMismatch) as err:
+        check_gradients(lambda: float(numpy.sum(a ** 2) + numpy.sum(b ** 2)), {"a": a, "b": b},
+                        {"a": 2 * a * 1.01, "b": 2 * b})
+    assert err.value.failed == ["a"]                 # the wrong one named, the right one not
 
 
 def test_refuses_float32():

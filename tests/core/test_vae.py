@@ -7,7 +7,7 @@ import pytest
 from tinyvae import GroupedVAE
 from tinyvae.backend import to_numpy
 from tinyvae.gradcheck import check_gradients
-from tinyvae.vae import INIT_STREAM, route
+from tinyvae.vae import route
 
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
 
@@ -189,14 +189,6 @@ def test_backward_returns_arrays_the_caller_owns_unless_asked_to_reuse(routing):
     _, grads = model.loss_and_grads(x, eps, reuse_buffers=True)
     assert all(grads[k] is reused[k] for k in grads)
     assert all(model.loss_and_grads(x, eps)[1][k] is not reused[k] for k in grads)
-
-
-def test_a_seeds_random_streams_are_distinct():
-    """Initial weights, noise, the --explain report's noise and the batches each draw from a
-    stream of their own, numpy.random.default_rng((seed, stream)): none shifts another."""
-    from tinyvae.data.dataset import SAMPLER_STREAM
-    from tinyvae.experiment.run.trainer import EXPLAIN_STREAM, NOISE_STREAM
-    assert len({INIT_STREAM, NOISE_STREAM, EXPLAIN_STREAM, SAMPLER_STREAM}) == 4
 
 
 def test_models_axis_equals_separate_models():

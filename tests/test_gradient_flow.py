@@ -7,8 +7,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Annotation
 
 from tinyvae import GroupedVAE
-from tinyvae.routing_report import draw_gradient_flow, gradient_flow
-from tinyvae.routing_report import routing_report
+from tinyvae.routing_report import draw_gradient_flow, gradient_flow, routing_report
 
 TINY = dict(pixels=7, encoder_hidden=(6, 5), decoder_hidden=(5, 4, 6), dtype=numpy.float64)
 
