@@ -9,10 +9,13 @@
 #   bash scripts/gpu_check.sh                     # from the repository root
 #   GPU_CHECK_PIP="--no-index --find-links WHEELS" bash scripts/gpu_check.sh   # offline
 #   GPU_CHECK_STANDIN=1 PYTHON=.venv/bin/python bash scripts/gpu_check.sh    # rehearsal, no GPU
+#   GPU_CHECK_STAGES="install probe" ...           # only these stages (the names of their logs)
 #
 # PYTHON (default python3, 3.10 or later) makes the venv. The rehearsal runs every stage on
-# the CuPy stand-in of the tests (tests/cupy_standin/) with PYTHON itself, no venv, and small
-# sizes: it checks the script, not the device.
+# the CuPy stand-in of the tests (tests/cupy_standin/) at small sizes, offline: its venv sees
+# PYTHON's packages (a .pth file), and pip installs the project into it without an index,
+# dependencies or build isolation (PYTHON needs setuptools 77 or later). It checks the
+# script, not the device.
 # Logs go to $OUT (default: a new temporary folder), one per stage, and summary.txt. Each
 # stage has its own time limit; the limits add up to 9 minutes, so a run fits one 10-minute
 # command even when every stage times out. The script goes on after a failing stage; the
@@ -23,19 +26,24 @@ OUT=${OUT:-$(mktemp -d)}
 mkdir -p "$OUT"
 WORK=$(mktemp -d)                      # the venv and train.py's run (they stay out of $OUT)
 declare -a ROWS=()
+export PYTHON=${PYTHON:-python3} WORK PY=$WORK/venv/bin/python
 if [ "${GPU_CHECK_STANDIN:-0}" = 1 ]; then
-    PY=${PYTHON:-python3}
     export PYTHONPATH="$PWD/tests/cupy_standin${PYTHONPATH:+:$PYTHONPATH}"
-    MANY=2 BENCH="--steps 2 --warmup 1" TRAIN_STEPS=10 MARKS="standin"
-    EVAL_ARGS="--test-size 500 --score-points 100"
+    export GPU_CHECK_PIP="--no-index --no-deps --no-build-isolation ${GPU_CHECK_PIP:-}"
+    VENV_ARGS="--without-pip" MANY=2 BENCH="--steps 2 --warmup 1" TRAIN_STEPS=10
+    MARKS="standin" EVAL_ARGS="--test-size 500 --score-points 100"
 else
-    PY=$WORK/venv/bin/python
-    MANY=40 BENCH="--steps 10" TRAIN_STEPS=200 EVAL_ARGS="" MARKS="gpu or standin"
+    VENV_ARGS="" MANY=40 BENCH="--steps 10" TRAIN_STEPS=200 EVAL_ARGS="" MARKS="gpu or standin"
 fi
+export VENV_ARGS
 
 # stage NAME LOG LIMIT_S COMMAND...: run it with a time limit, log to $OUT/LOG, keep the row.
+# COMMAND is a program: `timeout` cannot run a shell function (given `install`, it would run
+# coreutils' install), so a function runs as `bash -c NAME`, exported with `export -f`.
+# GPU_CHECK_STAGES, where set, names the stages (their logs, without .txt) that run.
 stage() {
-    local name=$1 log=$OUT/$2 limit=$3; shift 3
+    local name=$1 log=$OUT/$2 limit=$3 key=${2%.txt}; shift 3
+    case " ${GPU_CHECK_STAGES:-$key} " in *" $key "*) ;; *) return ;; esac
     echo "=== $name: $*" | tee -a "$log"
     local start=$SECONDS
     timeout -k 10 "$limit" "$@" >>"$log" 2>&1
@@ -44,20 +52,25 @@ stage() {
     ROWS+=("$(printf '%-26s %4s %5ss %5ss' "$name" "$rc" "$((SECONDS - start))" "$limit")")
 }
 
+# The venv, with the project and the tests' needs; it says where its tinyvae comes from.
 install() {
-    "${PYTHON:-python3}" -m venv "$WORK/venv" &&
-        "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -e ".[gpu]" &&
+    "$PYTHON" -m venv $VENV_ARGS "$WORK/venv" || return
+    if [ "${GPU_CHECK_STANDIN:-0}" = 1 ]; then      # offline: the venv sees PYTHON's packages
+        "$PYTHON" -c "import site; print('\n'.join(site.getsitepackages()))" \
+            >"$("$PY" -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/rehearsal.pth"
+    fi
+    "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -e ".[gpu]" &&
         "$PY" -m pip install -q ${GPU_CHECK_PIP:-} -r requirements.txt &&
-        "$PY" -m pip list 2>/dev/null | grep -i -E "^(cupy|cuda|nvidia|numpy) "
+        "$PY" -m pip list 2>/dev/null | grep -i -E "^(cupy|cuda|nvidia|numpy) " &&
+        (cd / && "$PY" -c "import tinyvae; print('tinyvae from', tinyvae.__path__[0])")
 }
+export -f install
 
 for log in device install probe pytest bench_m1 bench_m40 train evaluate; do
     : >"$OUT/$log.txt"                 # stages append to their log: start each one empty
 done
 stage "nvidia-smi" device.txt 15 nvidia-smi
-if [ "${GPU_CHECK_STANDIN:-0}" != 1 ]; then
-    stage "venv with .[gpu]" install.txt 150 install
-fi
+stage "venv with .[gpu]" install.txt 150 bash -c install
 # get_xp: CuPy imports (warnings are errors, as in pytest), a device, cuBLAS, NVRTC.
 stage "get_xp proves the device" probe.txt 40 "$PY" -W error -c \
     "from tinyvae.backend import get_xp, device_name; xp = get_xp(gpu=True); \

@@ -73,6 +73,12 @@ def test_results_stay_on_the_device(standin):
     (lambda cp, a: a.__setitem__((slice(None), 0), numpy.ones(2)), ValueError, "non-scalar numpy"),
     (lambda cp, a: cp.matmul(a, numpy.ones((3, 2))), TypeError, "Unsupported type"),
     (lambda cp, a: numpy.asarray(a.get()) + a.get().sum() + a, TypeError, "Unsupported type"),
+    # Lists are host data too: CuPy's ufuncs, where and clip take arrays and scalars only.
+    (lambda cp, a: cp.maximum(a, [0.0, 2.0, 0.0]), TypeError, "Unsupported type <class 'list'>"),
+    (lambda cp, a: numpy.add(a, (1.0, 2.0, 3.0)), TypeError, "Unsupported type <class 'tuple'>"),
+    (lambda cp, a: cp.where(a > 0, a, [5.0, 5.0, 5.0]), TypeError, "Unsupported type"),
+    (lambda cp, a: a.clip([0.0, 0.0, 0.0], 2), TypeError, "Unsupported type"),
+    (lambda cp, a: cp.clip(a, 0, a_max=[2.0, 2.0, 2.0]), TypeError, "Unsupported type"),
 ])
 def test_it_refuses_what_cupy_refuses(standin, mistake, error, match):
     a = standin.ones((2, 3))
@@ -139,3 +145,21 @@ def test_the_kernel_emulation_follows_c(standin):
         standin.ElementwiseKernel("T x, T z", "T y", "y = x + z;", "k")(x, standin.ones(2))
     with pytest.raises(NotImplementedError):
         standin.ElementwiseKernel("T x", "T y", "y = x > 0 ? x : 0;", "k")
+
+
+def test_the_kernel_emulation_fuses_multiply_add_unless_fmad_false(standin):
+    """NVRTC contracts a*b + c into one rounding by default; `--fmad=false` keeps two."""
+    f32 = numpy.float32
+    a, c = f32(1 + 2.0 ** -12), f32(-1)             # a*a = 1 + 2^-11 + 2^-24: a tie in float32
+    x = standin.full(1, a, dtype=f32)
+    fused, apart = f32(2.0 ** -11 + 2.0 ** -24), f32(2.0 ** -11)
+    for body in ("y = x * a + c;", "y = c + x * a;", "y = c; y += x * a;"):
+        k = standin.ElementwiseKernel("T x, T a, T c", "T y", body, "k")
+        assert k(x, a, c).get()[0] == fused, body
+        k = standin.ElementwiseKernel("T x, T a, T c", "T y", body, "k", options=("--fmad=false",))
+        assert k(x, a, c).get()[0] == apart, body
+    k = standin.ElementwiseKernel("T x, T a, T c", "T y", "y = -c - x * a;", "k")
+    assert k(x, a, c).get()[0] == -fused
+    # a float product added to a double is not contracted: the conversion rounds first
+    k = standin.ElementwiseKernel("T x, T a", "T y", "y = x * a - 1.0;", "k")
+    assert k(x, a).get()[0] == apart

@@ -2,8 +2,9 @@
 (`get`, `asnumpy`, `item`, `tolist`, `float`, printing), as CuPy's does.
 
 `numpy.asarray(a)` raises TypeError (CuPy's `__array__` does); a NumPy array met by a ufunc,
-an operator or a kernel raises TypeError ('Unsupported type', as CuPy's kernels do); a NumPy
-array written into a basic slice raises ValueError (CuPy fills a slice from scalars only).
+an operator or a kernel raises TypeError ('Unsupported type', as CuPy's kernels do), and so
+does a list or tuple given to a ufunc, where or clip; a NumPy array written into a basic
+slice raises ValueError (CuPy fills a slice from scalars only).
 """
 import numpy
 
@@ -12,6 +13,7 @@ from . import _api
 IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
             "Please use `.get()` to construct a NumPy array explicitly.")
 LIBCUBLAS = "libcublas.so.12"
+ELEMENTWISE = ("where", "clip")   # with the ufuncs, CuPy's kernels: arrays and scalars only
 
 
 def unsupported(x):
@@ -49,6 +51,10 @@ def call(func, args, kwargs, host_ok=False):
     if func in (numpy.matmul, numpy.dot, numpy.tensordot, numpy.einsum, numpy.inner) \
             and _api.fault() == "no-cublas":
         raise _api.missing_library(LIBCUBLAS)
+    if isinstance(func, numpy.ufunc) or getattr(func, "__name__", None) in ELEMENTWISE:
+        for x in (*args, *(v for k, v in kwargs.items() if k != "out")):
+            if isinstance(x, (list, tuple)):      # host data: CuPy's kernels do not copy it
+                raise unsupported(x)
     args = device(args, host_ok)
     kwargs = {k: device(v, host_ok) for k, v in kwargs.items()}
     return wrap(func(*args, **kwargs))

@@ -8,7 +8,13 @@ scalars take their parameter's type, as CuPy does. A statement is `[TYPE] name =
 follow C: `1` is an int, `1.0` a double, `1.0f` a float. The body may call sqrt, exp, log,
 tanh, fabs, fma, min and max. Anything else C has (if, ?:, casts, loops, indexing) raises
 NotImplementedError: the emulation evaluates only what it can evaluate exactly.
+
+NVRTC contracts `a * b + c` (and `c + a * b`, `a * b - c`, `c - a * b`, and `x op= a * b`)
+into one fused multiply-add, rounded once, unless the kernel's options say `--fmad=false`;
+the emulation does the same. Where both terms of a sum are products, it fuses the left one
+(the compiler's choice is not specified; what matters is that one rounding is lost).
 """
+import ast
 import re
 
 import numpy
@@ -29,8 +35,45 @@ _NOT_EMULATED = re.compile(r"[?\[\]{}]|&&|\|\||\b(if|for|while|return)\b|\(\s*\w
 
 def _fma(a, b, c):
     if numpy.result_type(a, b, c) != numpy.float32:
-        raise NotImplementedError("cupy stand-in: fma is emulated exactly for float only")
+        raise NotImplementedError("cupy stand-in: fma is emulated exactly for float only (a "
+                                  "double kernel with a*b + c: give options=('--fmad=false',))")
     return (numpy.float64(a) * b + c).astype(numpy.float32)
+
+
+def _fmad(a, b, c):
+    """a * b + c as NVRTC compiles it by default: fused where the product and the sum have
+    one type (a float product added to a double is not contracted: the conversion between
+    them rounds)."""
+    if numpy.result_type(a, b) != numpy.result_type(a, b, c):
+        return a * b + c
+    return _fma(a, b, c)
+
+
+class _Contract(ast.NodeTransformer):
+    """a * b + c and its kin as _fmad(a, b, c), as NVRTC compiles them with --fmad=true."""
+
+    def visit_BinOp(self, node):
+        self.generic_visit(node)
+        if not isinstance(node.op, (ast.Add, ast.Sub)):
+            return node
+
+        def product(x):
+            return isinstance(x, ast.BinOp) and isinstance(x.op, ast.Mult)
+
+        def fma(a, b, c):
+            return ast.Call(ast.Name("_fmad", ast.Load()), [a, b, c], [])
+        left, right, sub = node.left, node.right, isinstance(node.op, ast.Sub)
+        if product(left):                         # a*b + c, a*b - c
+            c = ast.UnaryOp(ast.USub(), right) if sub else right
+            return fma(left.left, left.right, c)
+        if product(right):                        # c + a*b, c - a*b
+            a = ast.UnaryOp(ast.USub(), right.left) if sub else right.left
+            return fma(a, right.right, left)
+        return node
+
+
+def _contract(expr):
+    return ast.unparse(_Contract().visit(ast.parse(expr, mode="eval")))
 
 
 def _params(text):
@@ -52,6 +95,7 @@ class ElementwiseKernel:
                  preamble="", no_return=False, return_tuple=False, **kwargs):
         self.in_params, self.out_params = _params(in_params), _params(out_params)
         self.operation, self.name, self.kwargs = operation, name, kwargs
+        self.fmad = "--fmad=false" not in kwargs.get("options", ())
         self.no_return, self.return_tuple = no_return, return_tuple
         body = re.sub(r"//[^\n]*", "", operation)
         if _NOT_EMULATED.search(body) or preamble:
@@ -108,10 +152,11 @@ class ElementwiseKernel:
                 types[name] = _dtype(type_name, bound)
             elif name not in types:
                 raise NameError(f"kernel {self.name}: {name} is not declared")
+            if op != "=":                         # x op= e is x = x op (e), as in C
+                expr = f"{name} {op[0]} ({expr})"
             python = _FLOAT.sub(lambda m: f"numpy.{'float32' if m[2] else 'float64'}({m[1]})",
                                 expr)
-            value = eval(python, {"numpy": numpy, **FUNCTIONS}, env)     # noqa: S307
-            if op != "=":
-                value = {"+=": numpy.add, "-=": numpy.subtract, "*=": numpy.multiply,
-                         "/=": numpy.true_divide}[op](env[name], value)
+            if self.fmad:
+                python = _contract(python)
+            value = eval(python, {"numpy": numpy, "_fmad": _fmad, **FUNCTIONS}, env)  # noqa: S307
             env[name] = numpy.asarray(value).astype(types[name])
