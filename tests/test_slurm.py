@@ -436,6 +436,31 @@ def test_a_warning_in_a_tasks_first_second_requeues_it(tmp_path):
     assert not (tmp_path / "sweep" / "runs" / "beta-s0").exists()   # begun at the next start
 
 
+LOADS = "#   set +u; module load python/3.11; conda activate tinyvae; set -u\n"
+
+
+@pytest.mark.parametrize("script", ["train.sbatch", "evaluate.sbatch"])
+def test_the_module_loads_as_the_scripts_show_them_survive_a_conda_that_reads_unset_variables(
+        tmp_path, script):
+    """conda activate reads PS1 (some module files PROJ_LIB), unset in a batch shell: a load
+    under the scripts' set -u ended the shell, and the task FAILED, not requeued. The script up
+    to its loads, the example line made a command, with a conda that reads PS1."""
+    head, marker, _ = pathlib.Path(SLURM, script).read_text().partition(LOADS)
+    assert marker, f"{script} shows no module loads between set +u and set -u"
+    env = {k: v for k, v in os.environ.items() if k not in ("PS1", "PROJ_LIB")}
+    env.update({"TINYVAE": ROOT, "BASH_FUNC_module%%": "() { :; }",
+                "BASH_FUNC_conda%%": '() { : "$PS1"; }'})
+    # The loads as shown, then the negative control: conda activate under set -u.
+    for loads, ok in ((LOADS[1:].lstrip(), True), ("conda activate tinyvae\n", False)):
+        (tmp_path / script).write_text(head + loads + 'echo "loaded: $TINYVAE"\n')
+        proc = subprocess.run(["bash", tmp_path / script], capture_output=True, text=True,
+                              timeout=60, env=env)
+        if ok:
+            assert (proc.returncode, proc.stdout) == (0, f"loaded: {ROOT}\n"), proc.stderr
+        else:
+            assert proc.returncode != 0 and "PS1: unbound variable" in proc.stderr, proc.stderr
+
+
 def test_check_and_tasks_use_the_settings_the_sweep_was_submitted_with(tmp_path):
     """`SWEEP=… grid.py check` with nothing else set checks the sweep that was submitted (its
     GRID, SEEDS, SEEDS_PER_TASK, TRAIN_FLAGS, recorded in SWEEP), not the default grid; so do
