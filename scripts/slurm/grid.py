@@ -94,7 +94,7 @@ def recorded_settings(sweep):
                         "submitted with: restore it, or choose another SWEEP") from None
 
 
-def words(found, name):
+def split_flags(found, name):
     """The flags of setting `name` (TRAIN_FLAGS, EVALUATE_FLAGS), split as a shell would."""
     try:
         return shlex.split(found[name])
@@ -130,7 +130,7 @@ def check_flags(found, todo):
     only when a task or the evaluation runs (after the whole sweep has trained). Those kept in
     SWEEP/grid.json were checked when they were submitted."""
     recorded = recorded_settings(found["SWEEP"])[1]
-    evaluate_flags = words(found, "EVALUATE_FLAGS")
+    evaluate_flags = split_flags(found, "EVALUATE_FLAGS")
     if not recorded:
         _check_train_flags(todo)
     if found["EVALUATE_FLAGS"] != recorded.get("EVALUATE_FLAGS"):
@@ -155,7 +155,8 @@ def record(found):
     """Keep the settings in SWEEP/grid.json at the first submission; at a later one, those of
     REPLACEABLE that it changes, saying so in one line."""
     path, recorded = recorded_settings(found["SWEEP"])
-    changed = [name for name in REPLACEABLE if recorded and found[name] != recorded.get(name)]
+    changed = [name for name in REPLACEABLE
+               if recorded and found[name] != recorded.get(name, DEFAULTS[name])]
     if recorded and not changed:
         return
     kept = {k: v for k, v in found.items() if k != "SWEEP"}
@@ -163,9 +164,12 @@ def record(found):
         json.dump(kept, f, indent=2)
     os.replace(path + ".tmp", path)
     if changed:
-        print("; ".join(f"{name}={found[name]!r} from now on (was {recorded.get(name, '')!r})"
+        was = {name: recorded.get(name, DEFAULTS[name]) for name in changed}
+        print("; ".join(f"{name}={found[name]!r} from now on (was {was[name]!r})"
                         for name in changed)
-              + f", kept in {path}; arrays already submitted keep their throttle")
+              + f", kept in {path}"
+              + ("; arrays already submitted keep their throttle" if "MAX_RUNNING" in changed
+                 else ""))
 
 
 def _value(name, text):
@@ -207,7 +211,7 @@ def tasks(found):
     """[(run directory, [train.py flags])] in array-task order, for the settings `found`."""
     grid = configurations(found["GRID"])
     seeds, per_task = found["SEEDS"], found["SEEDS_PER_TASK"]
-    common = words(found, "TRAIN_FLAGS")
+    common = split_flags(found, "TRAIN_FLAGS")
     _not_set_here(common, "TRAIN_FLAGS")
     out = []
     for name, flags in grid:
@@ -245,7 +249,7 @@ def main(argv):
         print((argv[1] if len(argv) == 2 else f"0-{len(todo) - 1}") + throttle)
     elif argv == ["evaluate-args"]:
         report = ["--report", os.path.join(found["SWEEP"], "report")]
-        print("\n".join([out for out, _ in todo] + report + words(found, "EVALUATE_FLAGS")))
+        print("\n".join([out for out, _ in todo] + report + split_flags(found, "EVALUATE_FLAGS")))
     elif argv == ["record"]:
         record(found)
     else:
