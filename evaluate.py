@@ -39,6 +39,11 @@ from tinyvae.experiment.reports.full_report import write_report
 from tinyvae.experiment.scoring.model_record import summary
 from tinyvae.metrics.checks import TRAIN_POINTS, MetricsInputError
 
+# What to do about a dSprites file that cannot be used (DataError.defect): here no --data
+# means each run's own data, not the renderer.
+DATA_FIX = ("fetch the original from github.com/deepmind/dsprites-dataset, give --data renderer "
+            "to score on the built-in renderer, or leave --data out to use each run's own data")
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(
@@ -76,6 +81,14 @@ def parse_args(argv):
                    "and half as many evaluation votes; the default is disentanglement_lib's")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
+    if not a.report:
+        p.error("--report is empty: give a folder for the table and figures, or leave "
+                "--report out for report/")
+    first = {}                                  # realpath -> where it was first given
+    for i, run_dir in enumerate(a.runs):
+        j = first.setdefault(os.path.realpath(run_dir), i)
+        if j != i:          # its models would count twice in the trials (seeds) of Table 1
+            p.error(f"{run_dir} and {a.runs[j]} are the same run directory: give each run once")
     for flag, value, low, high in (("--bins", a.bins, 2, None),
                                    ("--batch-size", a.batch_size, 1, None),
                                    ("--test-size", a.test_size, 100, TEST_SIZE),
@@ -211,7 +224,10 @@ def main(argv=None):
                                                    not a.no_progress)
             else:
                 protocol, models = evaluate_run(run_dir, xp, a, tests)
-        except (RunError, DataError, MetricsInputError) as err:
+        except DataError as err:
+            print(f"evaluate.py: skipping {run_dir}: {err.defect}; {DATA_FIX}", file=sys.stderr)
+            continue
+        except (RunError, MetricsInputError) as err:
             print(f"evaluate.py: skipping {run_dir}: {err}", file=sys.stderr)
             continue
         except KeyError as err:

@@ -25,7 +25,8 @@ from tinyvae.experiment.run.storage import RunError
 from tinyvae.experiment.run.lock import NoLocks, release_run_dir
 from tinyvae.experiment.run.directory import (Progress, check_out, claim, finished_step,
                                               forget_start, prepare_out, what_is_kept, write_fix)
-from tinyvae.experiment.run.loop import MemoryTooSmall, TrainingError, check_memory, train
+from tinyvae.experiment.run.loop import TrainingError, train
+from tinyvae.experiment.run.memory import MemoryTooSmall, check_memory
 from tinyvae.vae import DECODER_HIDDEN, ENCODER_HIDDEN, ROUTINGS, check_kl_scale
 
 

@@ -234,6 +234,39 @@ def test_nothing_to_evaluate_fails_and_bad_flags_are_usage_errors(runs, tmp_path
         assert exit.value.code == 2
 
 
+def test_a_run_given_twice_and_an_empty_report_are_refused_before_any_scoring(tmp_path, capsys):
+    """`evaluate.py ok1 ok1` counted one run's models as two trials (seeds) of Table 1, and
+    `--report=` scored everything before failing to write the report in ''."""
+    (tmp_path / "ok1").mkdir()
+    os.symlink(tmp_path / "ok1", tmp_path / "link")
+    for argv, line in (
+            (["ok1", "ok1"], "ok1 and ok1 are the same run directory: give each run once"),
+            ([tmp_path / "ok1", tmp_path / "link"], f"{tmp_path / 'link'} and "
+             f"{tmp_path / 'ok1'} are the same run directory: give each run once"),
+            (["ok1", "--report="], "--report is empty: give a folder for the table and "
+             "figures, or leave --report out for report/")):
+        with pytest.raises(SystemExit) as exit:
+            evaluate.main([*map(str, argv), "--no-progress"])
+        err = capsys.readouterr().err
+        assert exit.value.code == 2 and err.endswith(f": error: {line}\n"), err
+
+
+def test_a_data_folder_says_how_evaluate_takes_the_renderer(tmp_path, capsys, no_figures):
+    """For evaluate.py no --data means each run's own data; the renderer is --data renderer
+    (the message said "give no path (no --data) to use the built-in renderer")."""
+    small = tmp_path / "small"
+    run("--out", small, "--steps", "1", "--batch-size", "4", *NARROW, "--no-progress", check=0)
+    status = evaluate.main([str(small), "--data", str(tmp_path), "--report",
+                            str(tmp_path / "r"), "--no-progress"])
+    assert status == 1 and capsys.readouterr().err == (
+        f"evaluate.py: skipping {small}: {tmp_path} is a folder: give the dSprites .npz file "
+        "(dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz) itself; fetch the original from "
+        "github.com/deepmind/dsprites-dataset, give --data renderer to score on the built-in "
+        "renderer, or leave --data out to use each run's own data\n"
+        "evaluate.py: no run could be evaluated\n")
+    assert not (small / "metrics.json").exists() and not (tmp_path / "r").exists()
+
+
 def test_what_cannot_be_written_is_refused_before_any_scoring(tmp_path, capsys, monkeypatch,
                                                              no_figures, read_only):
     """A run directory on a read-only file system, or a --report that names a file or a

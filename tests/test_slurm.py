@@ -313,6 +313,13 @@ def test_the_grid_is_configurations_times_seeds():
     (["count"], {"GRID": "/nonexistent"}, "GRID /nonexistent: cannot read it"),
     (["count"], {"SWEEP": None}, "SWEEP is not set"),
     (["sideways"], {}, "usage: grid.py count | flags TASK | runs | check"),
+    (["evaluate-args"], {"EVALUATE_FLAGS": '--scores "mig'}, 'EVALUATE_FLAGS=--scores "mig: '
+     "cannot split it into flags (No closing quotation); close the quote"),
+    (["count"], {"TRAIN_FLAGS": "--steps '5"}, "TRAIN_FLAGS=--steps '5: cannot split it"),
+    (["count"], {"TRAIN_FLAGS": "--overwrite"}, "TRAIN_FLAGS sets --overwrite, which each "
+     "task sets itself; remove it"),
+    (["array"], {"TRAIN_FLAGS": "--steps x"}, "task 0 (grouped-s0): train.py refuses its "
+     "flags, from GRID and TRAIN_FLAGS: argument --steps: invalid int value: 'x'"),
 ])
 def test_grid_errors_are_one_line(tmp_path, args, env, message):
     env = {"SWEEP": "/s", **env}
@@ -436,6 +443,31 @@ def test_a_warning_in_a_tasks_first_second_requeues_it(tmp_path):
     assert not (tmp_path / "sweep" / "runs" / "beta-s0").exists()   # begun at the next start
 
 
+LOADS = "#   set +u; module load python/3.11; conda activate tinyvae; set -u\n"
+
+
+@pytest.mark.parametrize("script", ["train.sbatch", "evaluate.sbatch"])
+def test_the_module_loads_as_the_scripts_show_them_survive_a_conda_that_reads_unset_variables(
+        tmp_path, script):
+    """conda activate reads PS1 (some module files PROJ_LIB), unset in a batch shell: a load
+    under the scripts' set -u ended the shell, and the task FAILED, not requeued. The script up
+    to its loads, the example line made a command, with a conda that reads PS1."""
+    head, marker, _ = pathlib.Path(SLURM, script).read_text().partition(LOADS)
+    assert marker, f"{script} shows no module loads between set +u and set -u"
+    env = {k: v for k, v in os.environ.items() if k not in ("PS1", "PROJ_LIB")}
+    env.update({"TINYVAE": ROOT, "BASH_FUNC_module%%": "() { :; }",
+                "BASH_FUNC_conda%%": '() { : "$PS1"; }'})
+    # The loads as shown, then the negative control: conda activate under set -u.
+    for loads, ok in ((LOADS[1:].lstrip(), True), ("conda activate tinyvae\n", False)):
+        (tmp_path / script).write_text(head + loads + 'echo "loaded: $TINYVAE"\n')
+        proc = subprocess.run(["bash", tmp_path / script], capture_output=True, text=True,
+                              timeout=60, env=env)
+        if ok:
+            assert (proc.returncode, proc.stdout) == (0, f"loaded: {ROOT}\n"), proc.stderr
+        else:
+            assert proc.returncode != 0 and "PS1: unbound variable" in proc.stderr, proc.stderr
+
+
 def test_check_and_tasks_use_the_settings_the_sweep_was_submitted_with(tmp_path):
     """`SWEEP=… grid.py check` with nothing else set checks the sweep that was submitted (its
     GRID, SEEDS, SEEDS_PER_TASK, TRAIN_FLAGS, recorded in SWEEP), not the default grid; so do
@@ -497,6 +529,60 @@ def test_max_running_throttles_the_array(tmp_path):
     assert "--array=3,17%5 " in text(tmp_path / "calls").splitlines()[2]
 
 
+def tiny_sweep(tmp_path):
+    """A sweep of one configuration x 2 seeds in tmp_path/sweep, submitted with the stand-ins
+    of tmp_path/bin: (sweep, its environment, submit(*args, **more environment) -> the
+    finished submit.sh)."""
+    (tmp_path / "tiny.grid").write_text("beta --model beta\n")
+    sweep = tmp_path / "sweep"
+    env = {k: v for k, v in os.environ.items() if k not in ("EVALUATE_FLAGS", "MAX_RUNNING")}
+    env.update(PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}", SWEEP=str(sweep),
+               PYTHON=sys.executable, GRID=str(tmp_path / "tiny.grid"), SEEDS="2")
+
+    def submit(*args, **more):
+        return subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
+                              text=True, timeout=60, cwd=tmp_path, env={**env, **more})
+    return sweep, env, submit
+
+
+def test_flags_are_checked_at_submission_and_a_resubmission_may_replace_the_evaluations(
+        tmp_path):
+    """A bad EVALUATE_FLAGS (`--test-size 5`, an unclosed quote) was accepted and kept in
+    grid.json, and failed only in the evaluation job, once the whole sweep had trained (the
+    quote as a traceback); the corrected value was then refused as differing, and so was a new
+    MAX_RUNNING. They change no run: a resubmission replaces them, and says so."""
+    bin_ = tmp_path / "bin"
+    stand_in(bin_, "sbatch", f'echo "$*" >> {tmp_path}/calls\necho 42\n')
+    stand_in(bin_, "squeue", "")
+    sweep, env, submit = tiny_sweep(tmp_path)
+    for flags, line in (("--test-size 5", "evaluate.py refuses it: --test-size must be at "
+                         "least 100 and at most 10000, got 5"),
+                        ('--scores "mig', "cannot split it into flags (No closing quotation); "
+                         "close the quote")):
+        proc = submit(EVALUATE_FLAGS=flags)
+        assert proc.returncode == 2 and proc.stderr == (
+            f"grid.py: error: EVALUATE_FLAGS={flags}: {line}\n"), proc.stderr
+    assert not (tmp_path / "calls").exists() and not (sweep / "grid.json").exists()
+    proc = submit(EVALUATE_FLAGS="--test-size 2000", MAX_RUNNING="5")
+    assert proc.returncode == 0 and "from now on" not in proc.stdout, proc.stderr
+    proc = submit("--tasks", "0", EVALUATE_FLAGS="--test-size 100", MAX_RUNNING="3")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == (
+        "EVALUATE_FLAGS='--test-size 100' from now on (was '--test-size 2000'); "
+        f"MAX_RUNNING='3' from now on (was '5'), kept in {sweep}/grid.json; arrays already "
+        "submitted keep their throttle")
+    kept = json.loads((sweep / "grid.json").read_text())
+    assert (kept["EVALUATE_FLAGS"], kept["MAX_RUNNING"], kept["SEEDS"]) == ("--test-size 100",
+                                                                           "3", 2)
+    proc = submit("--tasks", "1")                       # the new values, without a word
+    assert proc.returncode == 0 and "from now on" not in proc.stdout, proc.stderr
+    arrays = text(tmp_path / "calls").splitlines()[::2]
+    assert [re.search("--array=[^ ]+", a)[0] for a in arrays] == [
+        "--array=0-1%5", "--array=0%3", "--array=1%3"]
+    args = grid("evaluate-args", env={"SWEEP": str(sweep)}).stdout.split()
+    assert args[-2:] == ["--test-size", "100"]
+
+
 def test_a_resubmission_keeps_the_evaluations_flags_and_leaves_a_running_evaluation_alone(
         tmp_path):
     """EVALUATE_FLAGS was not kept: after --tasks, the new evaluation scored 10,000 test images
@@ -509,15 +595,10 @@ def test_a_resubmission_keeps_the_evaluations_flags_and_leaves_a_running_evaluat
     stand_in(bin_, "squeue", f'cat {tmp_path}/states/$3 2>/dev/null\n')
     stand_in(bin_, "scancel", f'echo "$*" >> {tmp_path}/cancelled\n')
     (tmp_path / "states").mkdir()
-    (tmp_path / "tiny.grid").write_text("beta --model beta\n")
-    sweep = tmp_path / "sweep"
-    env = {k: v for k, v in os.environ.items() if k not in ("EVALUATE_FLAGS", "MAX_RUNNING")}
-    env.update(PATH=f"{bin_}:{os.environ['PATH']}", SWEEP=str(sweep), PYTHON=sys.executable,
-               GRID=str(tmp_path / "tiny.grid"), SEEDS="2")
+    sweep, env, submitted = tiny_sweep(tmp_path)
 
     def submit(*args, **more):
-        proc = subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path, env={**env, **more})
+        proc = submitted(*args, **more)
         assert proc.returncode == 0, proc.stderr
     submit(EVALUATE_FLAGS="--test-size 2000 --scores mig,mic")     # array 42, evaluation 43
     (tmp_path / "states" / "43").write_text("RUNNING\n")

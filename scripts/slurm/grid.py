@@ -5,10 +5,12 @@
     python scripts/slurm/grid.py runs         every run directory, one a line
     python scripts/slurm/grid.py check        exit 1 naming every run that has not finished
     python scripts/slurm/grid.py array [LIST] sbatch's --array: every task (or LIST), with
-                                              MAX_RUNNING (submit.sh)
+                                              MAX_RUNNING (submit.sh), once train.py's and
+                                              evaluate.py's own parsing accept the flags
     python scripts/slurm/grid.py evaluate-args  evaluate.py's arguments, one a line: every
                                               run, --report SWEEP/report, EVALUATE_FLAGS
     python scripts/slurm/grid.py record       keep the settings in SWEEP/grid.json (submit.sh)
+                                              and say which a resubmission replaced
 
 Task t trains configuration t // n of the grid with the t % n-th block of SEEDS_PER_TASK
 seeds (n blocks per configuration), into SWEEP/runs/NAME-sFIRST[-LAST]. Settings come from
@@ -27,8 +29,12 @@ the environment, which submit.sh passes on to every task:
 
 Once a sweep is submitted, SWEEP/grid.json holds its settings, and they are the sweep's from
 then on: a later `check`, `submit.sh --tasks` and every task use them without being told
-again, and refuse a setting given again that differs.
+again, and refuse a setting given again that differs; but EVALUATE_FLAGS and MAX_RUNNING,
+which change no run, a resubmission may replace.
 """
+import contextlib
+import importlib.util
+import io
 import json
 import os
 import shlex
@@ -38,11 +44,13 @@ from tinyvae.experiment.run.configuration import seeds_name
 from tinyvae.experiment.run.directory import progress
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CHECKOUT = os.path.dirname(os.path.dirname(HERE))
 SET_HERE = ("--seed", "--seeds", "--out", "--resume", "--overwrite")   # the task's own
 DEFAULTS = {"GRID": os.path.join(HERE, "paper.grid"), "SEEDS": "10", "SEEDS_PER_TASK": "1",
             "TRAIN_FLAGS": "--steps 10000", "EVALUATE_FLAGS": "", "MAX_RUNNING": "",
             "GPU": "no"}
 RECORD = "grid.json"                    # in SWEEP: the settings it was submitted with
+REPLACEABLE = ("EVALUATE_FLAGS", "MAX_RUNNING")     # they change no run: a resubmission's win
 
 
 class GridError(Exception):
@@ -55,27 +63,113 @@ def settings():
     sweep = os.environ.get("SWEEP")
     if not sweep:
         raise GridError("SWEEP is not set: submit with scripts/slurm/submit.sh, or set it")
-    path = os.path.join(sweep, RECORD)
-    try:
-        with open(path) as f:
-            recorded = json.load(f)
-    except FileNotFoundError:
-        recorded = {}
-    except (OSError, ValueError) as err:
-        raise GridError(f"{path}: cannot read it ({err}); it holds the settings the sweep was "
-                        "submitted with: restore it, or choose another SWEEP") from None
+    path, recorded = recorded_settings(sweep)
     found = {"SWEEP": sweep}
     for name, default in DEFAULTS.items():
         given = os.environ.get(name)
         value = _value(name, given if given is not None else default)
-        if name in recorded and given is not None and value != recorded[name]:
+        if name in REPLACEABLE and given is not None:
+            found[name] = value
+        elif name in recorded and given is not None and value != recorded[name]:
             hint = ("give submit.sh --gpu as the first time, or leave it out as then"
                     if name == "GPU" else f"leave {name} unset to use it")
             raise GridError(f"{name}={given} differs from {name}={recorded[name]}, what the "
                             f"sweep in {sweep} was submitted with ({path}): {hint}, or choose "
                             "another SWEEP")
-        found[name] = recorded.get(name, value)
+        else:
+            found[name] = recorded.get(name, value)
     return found
+
+
+def recorded_settings(sweep):
+    """(the path of SWEEP/grid.json, the settings it holds: {} before the first submission)."""
+    path = os.path.join(sweep, RECORD)
+    try:
+        with open(path) as f:
+            return path, json.load(f)
+    except FileNotFoundError:
+        return path, {}
+    except (OSError, ValueError) as err:
+        raise GridError(f"{path}: cannot read it ({err}); it holds the settings the sweep was "
+                        "submitted with: restore it, or choose another SWEEP") from None
+
+
+def split_flags(found, name):
+    """The flags of setting `name` (TRAIN_FLAGS, EVALUATE_FLAGS), split as a shell would."""
+    try:
+        return shlex.split(found[name])
+    except ValueError as err:               # an unclosed quote
+        raise GridError(f"{name}={found[name]}: cannot split it into flags ({err}); close the "
+                        "quote") from None
+
+
+def _command(name):
+    """train.py or evaluate.py of this checkout, imported (its main is not run)."""
+    spec = importlib.util.spec_from_file_location(f"_{name}", os.path.join(CHECKOUT, name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _refusal(parse, argv, errors=()):
+    """The message with which `parse` refuses argv (argparse's, or one of `errors`), or None."""
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(said), contextlib.redirect_stdout(said):
+            parse(argv)
+    except SystemExit as stop:
+        lines = said.getvalue().strip().splitlines()
+        return lines[-1].split(": error: ", 1)[-1] if stop.code else "it asks for --help"
+    except errors as err:
+        return str(err)
+    return None
+
+
+def check_flags(found, todo):
+    """Refuse, before anything is submitted, flags that train.py or evaluate.py would refuse
+    only when a task or the evaluation runs (after the whole sweep has trained). Those kept in
+    SWEEP/grid.json were checked when they were submitted."""
+    recorded = recorded_settings(found["SWEEP"])[1]
+    evaluate_flags = split_flags(found, "EVALUATE_FLAGS")
+    if not recorded:
+        _check_train_flags(todo)
+    if found["EVALUATE_FLAGS"] != recorded.get("EVALUATE_FLAGS"):
+        evaluate = _command("evaluate.py")
+        why = _refusal(evaluate.parse_args, [todo[0][0], *evaluate_flags])
+        if why:
+            raise GridError(f"EVALUATE_FLAGS={found['EVALUATE_FLAGS']}: evaluate.py refuses "
+                            f"it: {why}")
+
+
+def _check_train_flags(todo):
+    train = _command("train.py")
+    for task, (run_dir, flags) in enumerate(todo):
+        why = _refusal(lambda argv: train.make_config(train.parse_args(argv)),
+                       flags + ["--resume", "auto"], train.UsageError)
+        if why:
+            raise GridError(f"task {task} ({os.path.basename(run_dir)}): train.py refuses its "
+                            f"flags, from GRID and TRAIN_FLAGS: {why}")
+
+
+def record(found):
+    """Keep the settings in SWEEP/grid.json at the first submission; at a later one, those of
+    REPLACEABLE that it changes, saying so in one line."""
+    path, recorded = recorded_settings(found["SWEEP"])
+    changed = [name for name in REPLACEABLE
+               if recorded and found[name] != recorded.get(name, DEFAULTS[name])]
+    if recorded and not changed:
+        return
+    kept = {k: v for k, v in found.items() if k != "SWEEP"}
+    with open(path + ".tmp", "w") as f:
+        json.dump(kept, f, indent=2)
+    os.replace(path + ".tmp", path)
+    if changed:
+        was = {name: recorded.get(name, DEFAULTS[name]) for name in changed}
+        print("; ".join(f"{name}={found[name]!r} from now on (was {was[name]!r})"
+                        for name in changed)
+              + f", kept in {path}"
+              + ("; arrays already submitted keep their throttle" if "MAX_RUNNING" in changed
+                 else ""))
 
 
 def _value(name, text):
@@ -101,20 +195,24 @@ def configurations(path):
         raise GridError(f"GRID {path}: cannot read it ({err.strerror})") from None
     grid = [(words[0], words[1:]) for words in lines if words]
     for name, flags in grid:
-        taken = [f for f in flags if f.split("=")[0] in SET_HERE]
-        if taken:
-            raise GridError(f"GRID {path}: configuration {name} sets {' '.join(taken)}, "
-                            "which each task sets itself; remove it")
+        _not_set_here(flags, f"GRID {path}: configuration {name}")
     if not grid or len({name for name, _ in grid}) < len(grid):
         raise GridError(f"GRID {path}: give one configuration a line, each with its own name")
     return grid
+
+
+def _not_set_here(flags, whose):
+    taken = [f for f in flags if f.split("=")[0] in SET_HERE]
+    if taken:
+        raise GridError(f"{whose} sets {' '.join(taken)}, which each task sets itself; remove it")
 
 
 def tasks(found):
     """[(run directory, [train.py flags])] in array-task order, for the settings `found`."""
     grid = configurations(found["GRID"])
     seeds, per_task = found["SEEDS"], found["SEEDS_PER_TASK"]
-    common = shlex.split(found["TRAIN_FLAGS"])
+    common = split_flags(found, "TRAIN_FLAGS")
+    _not_set_here(common, "TRAIN_FLAGS")
     out = []
     for name, flags in grid:
         for first in range(0, seeds, per_task):
@@ -146,16 +244,14 @@ def main(argv):
         print(f"all {len(todo)} runs have finished")
     elif argv[:1] == ["array"] and len(argv) <= 2:
         # sbatch --array=0-49%5: at most 5 at once
+        check_flags(found, todo)
         throttle = f"%{int(found['MAX_RUNNING'])}" if found["MAX_RUNNING"] else ""
         print((argv[1] if len(argv) == 2 else f"0-{len(todo) - 1}") + throttle)
     elif argv == ["evaluate-args"]:
         report = ["--report", os.path.join(found["SWEEP"], "report")]
-        print("\n".join([out for out, _ in todo] + report + shlex.split(found["EVALUATE_FLAGS"])))
+        print("\n".join([out for out, _ in todo] + report + split_flags(found, "EVALUATE_FLAGS")))
     elif argv == ["record"]:
-        path = os.path.join(found["SWEEP"], RECORD)
-        if not os.path.exists(path):
-            with open(path, "w") as f:
-                json.dump({k: v for k, v in found.items() if k != "SWEEP"}, f, indent=2)
+        record(found)
     else:
         raise GridError("usage: grid.py count | flags TASK | runs | check | array [LIST] | "
                         "evaluate-args | record")

@@ -17,8 +17,10 @@
 #   named after the new array.
 # Settings from the environment: SWEEP (default ./sweep), GRID, SEEDS, SEEDS_PER_TASK,
 # TRAIN_FLAGS, EVALUATE_FLAGS (added to evaluate.py), MAX_RUNNING (at most that many tasks of
-# an array at once; default no limit): see grid.py; the first submission keeps them in
-# SWEEP/grid.json, and later ones use those. PYTHON (default the checkout's
+# an array at once; default no limit): see grid.py; train.py's and evaluate.py's flags are
+# checked before anything is submitted. The first submission keeps them in SWEEP/grid.json,
+# and later ones use those; a later one may replace EVALUATE_FLAGS and MAX_RUNNING (they
+# change no run), and says so. PYTHON (default the checkout's
 # .venv/bin/python), GPU_GRES (default gpu:1). Job ids are appended to SWEEP/jobs, logs go
 # to SWEEP/logs.
 set -euo pipefail

@@ -1,2 +1,2 @@
-"""The life of a run: what it is (configuration), its directory and files, training it step by
-step, its figures."""
+"""The life of a run: what it is (configuration), its directory and files, whether it fits in
+memory, training it step by step, its figures."""
