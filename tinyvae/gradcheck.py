@@ -28,7 +28,7 @@ def check_gradients(loss, inputs, grads, h=1e-6, rtol=1e-5, atol=1e-8, direction
     array whose error exceeds atol + rtol * scale, scale being the largest |gradient| seen.
     """
     rng = numpy.random.default_rng(seed)
-    errors, failures = {}, []
+    errors, failures, failed = {}, [], []
     for name, analytic in grads.items():
         a = inputs[name]
         if a.dtype != numpy.float64:
@@ -49,9 +49,9 @@ def check_gradients(loss, inputs, grads, h=1e-6, rtol=1e-5, atol=1e-8, direction
         errors[name] = err
         if err > atol + rtol * scale:
             failures.append(f"{name}: max abs error {err:.3g} (relative {err / scale:.3g})")
+            failed.append(name)
     if failures:
-        raise GradientMismatch("gradient check failed: " + "; ".join(failures),
-                               [f.split(":")[0] for f in failures])
+        raise GradientMismatch("gradient check failed: " + "; ".join(failures), failed)
     return errors
 
 
