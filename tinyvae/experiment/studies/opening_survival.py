@@ -107,8 +107,8 @@ def survival_markdown(arms, g):
              "| arm | models | opened | followed to | "
              + " | ".join(f"open by {s} (KM)" for s in steps) + " | median time to open |",
              "|---|---:|---:|---:|" + "---:|" * len(steps) + "---:|"]
-    for label, (t, d), f in zip(labels, data, followed):
-        km = kaplan_meier(t, d)
+    kms = [kaplan_meier(t, d) for t, d in data]
+    for label, (t, d), f, km in zip(labels, data, followed, kms):
         span = f"{f.max()}" if f.min() == f.max() else f"{f.min()}–{f.max()}"
         lines.append(f"| {label} | {len(t)} | {int(d.sum())} | {span} | "
                      + " | ".join(_open(km, s, f.max()) for s in steps) + f" | {_median(km)} |")
@@ -127,9 +127,9 @@ def survival_markdown(arms, g):
               + " | ".join(f"open at {h:,}" for h in HORIZONS) + " |",
               "|---|---|---|---:|" + "---:|" * len(HORIZONS)]
     fitted = []
-    for label, (t, d) in zip(labels, data):
+    for label, (t, d), km in zip(labels, data, kms):
         fits, never = arm_fits(t, d)
-        fitted.append((t, d, fits))
+        fitted.append((t, d, km, fits))
         if not fits:
             lines.append(f"| {label} | — | fewer than {FEWEST} openings | | "
                          + " | " * (len(HORIZONS) - 1) + " |")
@@ -155,13 +155,13 @@ def survival_markdown(arms, g):
 def survival_figure(drawn, g, path):
     """Per arm (a panel): the Kaplan–Meier fraction open with its interval, censored models
     as ticks, and the three fits drawn to the last of HORIZONS. drawn: survival_markdown's
-    (labels, [steps followed (T,)], [(times, opened, fits)])."""
+    (labels, [steps followed (T,)], [(times, opened, Kaplan–Meier, fits)])."""
     labels, followed, fitted = drawn
     fig, axes = plt.subplots(1, len(labels), figsize=(4.2 * len(labels), 3.6), sharey=True,
                              squeeze=False)
     grid = numpy.linspace(1, HORIZONS[-1], 400)                          # (S,)
-    for ax, label, f, (t, d, fits) in zip(axes[0], labels, followed, fitted):
-        steps, _, _, survival, low, high = kaplan_meier(t, d)            # (J,) each
+    for ax, label, f, (t, d, km, fits) in zip(axes[0], labels, followed, fitted):
+        steps, _, _, survival, low, high = km                            # (J,) each
         x = numpy.concatenate([[0], steps, [f.max()]])                   # (J + 2,)
         def along(y):                           # (J,) -> (J + 2,): 0 before, held to the end
             return numpy.concatenate([[0], y, [y[-1] if len(y) else 0]])
@@ -169,8 +169,7 @@ def survival_figure(drawn, g, path):
                         label="95% interval")
         ax.step(x, along(1 - survival), where="post", color="k", lw=1.5, label="Kaplan–Meier")
         censored = t[~d]                                                 # (C,)
-        ax.plot(censored, [1 - km_at((steps, 0, 0, survival, low, high), c)[0]
-                           for c in censored], "k|", ms=8)
+        ax.plot(censored, [1 - km_at(km, c)[0] for c in censored], "k|", ms=8)
         for model, (theta, _, _) in fits.items():
             ax.plot(grid, 1 - survival_at(theta, grid), color=COLOURS[model], lw=1,
                     label=model)
