@@ -60,8 +60,8 @@ class GroupedVAE:
         # The scale of every latent column, its group's: (Z,). All ones multiplies by 1.0,
         # which is exact, so the paper's loss and gradients come out bit for bit.
         self.kl_dim_scale = xp.asarray(numpy.repeat(self.kl_scale, groups), dtype=self.dtype)
-        self.encoder_sizes = (self.pixels, *encoder_hidden, 2 * self.latent)
-        self.decoder_sizes = (self.latent, *decoder_hidden, self.pixels)
+        self.encoder_sizes, self.decoder_sizes = layer_sizes(self.latent, encoder_hidden,
+                                                             decoder_hidden, self.pixels)
         self.params = {}
         self._grads = None                 # gradient buffers for backward(reuse_buffers=True)
         for part, sizes in (("encoder", self.encoder_sizes), ("decoder", self.decoder_sizes)):
@@ -216,6 +216,12 @@ class GroupedVAE:
         losses, cache = self.forward(x, eps)
         grads, _, _, _ = self.backward(cache, reuse_buffers=reuse_buffers)
         return losses, grads
+
+
+def layer_sizes(latent, encoder_hidden, decoder_hidden, pixels=PIXELS):
+    """(encoder, decoder) layer widths, input to output: the encoder P -> hidden -> 2Z (mu,
+    then logvar), the decoder Z -> hidden -> P logits."""
+    return (pixels, *encoder_hidden, 2 * latent), (latent, *decoder_hidden, pixels)
 
 
 def route(dzin, group_slices, routing):

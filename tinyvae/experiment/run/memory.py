@@ -8,7 +8,7 @@ import resource
 
 import numpy
 
-from ...vae import PIXELS
+from ...vae import PIXELS, layer_sizes
 
 
 class MemoryTooSmall(Exception):
@@ -22,7 +22,7 @@ def memory_needed(config):
     and logvar, and the decoder's, once for each of the G group prefixes (eq. 8), logits and
     probabilities included. The backward pass needs as much again at times: not counted."""
     P, Z, G = PIXELS, config["latent"], len(config["groups"])
-    sizes = [[P, *config["encoder_hidden"], 2 * Z], [Z, *config["decoder_hidden"], P]]
+    sizes = layer_sizes(Z, config["encoder_hidden"], config["decoder_hidden"], P)
     params = sum(a * b + b for layers in sizes for a, b in zip(layers, layers[1:]))
     per_image = (P + 2 * sum(config["encoder_hidden"]) + 2 * Z
                  + G * (Z + 2 * sum(config["decoder_hidden"]) + 2 * P))
