@@ -32,7 +32,7 @@ from tinyvae.experiment.scoring.evaluate_models import (BATCH, BINS, FixedTestSe
 from tinyvae.experiment.run.storage import (CHECKPOINT, CONFIG, CURVE, METRICS, RunError,
                                             read_json, write_json)
 from tinyvae.experiment.scoring.metrics_files import committed_records, plain, score_snapshots
-from tinyvae.experiment.run.directory import Progress, progress
+from tinyvae.experiment.run.directory import Progress, nearest_existing, progress
 from tinyvae.metrics.scores import ALWAYS, DEFAULT_SCORES, OTHER_SCORES, SCORE_IMAGES, SCORES
 from tinyvae.experiment.scoring.score_inputs import RunInputs
 from tinyvae.experiment.reports.full_report import write_report
@@ -174,9 +174,7 @@ def _took(run_dir, what, start):
 def cannot_write(folder):
     """Why no file can be made in `folder` (or in the nearest folder above it that exists,
     where it would be made), or None when one can: a file made there and removed at once."""
-    path = os.path.abspath(folder)
-    while not os.path.exists(path):
-        path = os.path.dirname(path)
+    path = nearest_existing(folder)
     if not os.path.isdir(path):
         return f"{path} is a file, not a folder"
     try:

@@ -61,11 +61,18 @@ def finished_step(out, config):
     return step
 
 
-def check_out(out):
-    """--out must be a directory, or a path that can become one."""
-    path = os.path.abspath(out)
+def nearest_existing(path):
+    """The absolute `path` itself where it exists, else the nearest folder above it that
+    does: where anything made at `path` would be made."""
+    path = os.path.abspath(path)
     while not os.path.exists(path):
         path = os.path.dirname(path)
+    return path
+
+
+def check_out(out):
+    """--out must be a directory, or a path that can become one."""
+    path = nearest_existing(out)
     if not os.path.isdir(path):
         where = "" if path == os.path.abspath(out) else f" ({path} is in its way)"
         raise RunError(f"--out {out}: {path} is a file, not a directory{where}; choose "
