@@ -32,7 +32,7 @@ PAGES = (["README.md"] + sorted(os.path.relpath(p, ROOT).replace(os.sep, "/")
                                 for p in glob.glob(os.path.join(ROOT, "docs", "*.md")))
          + ["results/study-log.md"])
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
-QUOTE_HEADER = re.compile(r"#\s+([\w./-]+\.py)\b")
+QUOTE_HEADER = re.compile(r"#\s+([\w./-]+\.py)\b(?:,[ \t]*(\w+)[ \t]*$)?", re.M)  # file, name
 
 
 def read(page):
@@ -178,15 +178,15 @@ def test_a_quoted_function_is_the_whole_function(page):
     """A quote headed `# FILE.py, name` (a function of FILE.py's top level) and without `...`
     shows that function whole: a dropped or reordered line fails, not only a changed one."""
     for lang, code, line, _ in fenced_blocks(read(page)):
-        m = re.match(r"#\s+([\w./-]+\.py),\s*(\w+)\s*$", code.split("\n")[0])
-        if lang or not m or "..." in code.split("\n"):
+        m = QUOTE_HEADER.match(code)
+        if lang or not m or not m.group(2) or "..." in code.split("\n"):
             continue
-        tree = ast.parse(read(m.group(1)))
-        fn = next((f for f in tree.body if isinstance(f, ast.FunctionDef)
+        source = read(m.group(1))
+        fn = next((f for f in ast.parse(source).body if isinstance(f, ast.FunctionDef)
                    and f.name == m.group(2)), None)
         if fn is None:
             continue
-        whole = ast.get_source_segment(read(m.group(1)), fn)
+        whole = ast.get_source_segment(source, fn)
         assert code.split("\n", 1)[1].strip("\n").split() == whole.split(), (
             f"{page}, quote at line {line}: not the whole of {m.group(2)} in {m.group(1)}")
 
