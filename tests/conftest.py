@@ -2,6 +2,8 @@
 NumPy behind CuPy's host/device boundary, on every machine) and on CuPy where a CUDA device is
 present. Tests that take the stand-in are marked `standin`, those that take the real CuPy
 `gpu`: `pytest -m standin` / `pytest -m gpu` select them."""
+import builtins
+import errno
 import importlib.util
 import os
 import sys
@@ -10,6 +12,7 @@ import numpy
 import pytest
 
 from tinyvae import adam_kernel
+from tinyvae.experiment.run import loop
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STANDIN_PATH = os.path.join(ROOT, "tests", "cupy_standin")
@@ -109,3 +112,39 @@ def xp(request):
 def device_xp(request):
     """A device array module: the stand-in always, the real CuPy where it can run."""
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def no_figures(monkeypatch):
+    """Runs without their figures, where only the checkpoint, log.csv and messages count: the
+    figures come after the checkpoint and change neither."""
+    monkeypatch.setattr(loop, "draw_run_figures", lambda out, trainer: None)
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """read_only(folder): the file system under `folder` is read-only from then on (EROFS), as
+    on a read-only mount: opening a file there to write, making, renaming or removing anything
+    there. Stood in for, since root (CI, Slurm's nodes) writes past chmod."""
+    folders = []
+
+    def guard(real, writes):
+        def call(path, *args, **kwargs):
+            where = (os.path.join(os.path.abspath(path), "")
+                     if isinstance(path, (str, os.PathLike)) else "")
+            if writes(args, kwargs) and any(where.startswith(f) for f in folders):
+                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+            return real(path, *args, **kwargs)
+        return call
+
+    def opens_to_write(args, kwargs):
+        mode = args[0] if args else kwargs.get("mode", "r")
+        return isinstance(mode, str) and any(c in mode for c in "wax+")
+
+    def os_opens_to_write(args, kwargs):
+        return (args[0] if args else kwargs["flags"]) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+    monkeypatch.setattr(builtins, "open", guard(builtins.open, opens_to_write))
+    monkeypatch.setattr(os, "open", guard(os.open, os_opens_to_write))
+    for name in ("mkdir", "remove", "unlink", "rmdir", "replace", "rename"):
+        monkeypatch.setattr(os, name, guard(getattr(os, name), lambda args, kwargs: True))
+    return lambda folder: folders.append(os.path.join(os.path.abspath(folder), ""))

@@ -28,8 +28,7 @@ from tinyvae.metrics.sap import sap
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 import evaluate  # noqa: E402  (the command itself: pytest.ini puts the repository root on sys.path)
-from test_train import (NARROW, no_figures, read_only,  # noqa: E402,F401  (fixtures)
-                        run)
+from test_train import NARROW, run  # noqa: E402
 
 N = 400               # test images scored: the protocol's 10,000 take seconds per model
 POINTS = 100          # --score-points: DCI on the recipe's 10,000 takes minutes per model

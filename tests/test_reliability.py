@@ -17,8 +17,7 @@ import time
 import numpy
 import pytest
 
-from test_train import (FAST, ROOT, assert_same_params, no_figures,  # noqa: F401 (a fixture)
-                        params, run, run_script)
+from test_train import FAST, ROOT, assert_same_params, params, run, run_script
 from tinyvae.experiment.run import lock  # noqa: E402
 from tinyvae.experiment.run.checkpoint import load_checkpoint  # noqa: E402
 from tinyvae.experiment.run.storage import read_log  # noqa: E402

@@ -3,9 +3,7 @@
 Most runs call train.main(argv) in this process (the argv a shell would pass; main's return
 value is the exit status); the tests of signals and of the script entry point start it as a
 real subprocess."""
-import builtins
 import contextlib
-import errno
 import io
 import json
 import os
@@ -41,42 +39,6 @@ def run(*args, check=None):
 def run_script(*args, timeout=300):
     return subprocess.run([sys.executable, os.path.join(ROOT, "train.py"), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-@pytest.fixture
-def no_figures(monkeypatch):
-    """Runs without their figures, where only the checkpoint, log.csv and messages count: the
-    figures come after the checkpoint and change neither."""
-    monkeypatch.setattr(training, "draw_run_figures", lambda out, trainer: None)
-
-
-@pytest.fixture
-def read_only(monkeypatch):
-    """read_only(folder): the file system under `folder` is read-only from then on (EROFS), as
-    on a read-only mount: opening a file there to write, making, renaming or removing anything
-    there. Stood in for, since root (CI, Slurm's nodes) writes past chmod."""
-    folders = []
-
-    def guard(real, writes):
-        def call(path, *args, **kwargs):
-            where = (os.path.join(os.path.abspath(path), "")
-                     if isinstance(path, (str, os.PathLike)) else "")
-            if writes(args, kwargs) and any(where.startswith(f) for f in folders):
-                raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-            return real(path, *args, **kwargs)
-        return call
-
-    def opens_to_write(args, kwargs):
-        mode = args[0] if args else kwargs.get("mode", "r")
-        return isinstance(mode, str) and any(c in mode for c in "wax+")
-
-    def os_opens_to_write(args, kwargs):
-        return (args[0] if args else kwargs["flags"]) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
-    monkeypatch.setattr(builtins, "open", guard(builtins.open, opens_to_write))
-    monkeypatch.setattr(os, "open", guard(os.open, os_opens_to_write))
-    for name in ("mkdir", "remove", "unlink", "rmdir", "replace", "rename"):
-        monkeypatch.setattr(os, name, guard(getattr(os, name), lambda args, kwargs: True))
-    return lambda folder: folders.append(os.path.join(os.path.abspath(folder), ""))
 
 
 def params(run_dir):
