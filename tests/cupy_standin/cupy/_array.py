@@ -14,6 +14,7 @@ IMPLICIT = ("Implicit conversion to a NumPy array is not allowed. "
             "Please use `.get()` to construct a NumPy array explicitly.")
 LIBCUBLAS = "libcublas.so.12"
 ELEMENTWISE = ("where", "clip")   # with the ufuncs, CuPy's kernels: arrays and scalars only
+SCALARS = (numpy.generic, int, float, complex)   # host scalars CuPy takes (bool is an int)
 
 
 def unsupported(x):
@@ -62,7 +63,7 @@ def call(func, args, kwargs, host_ok=False):
 
 def _binary(ufunc, reflected=False, inplace=False):
     def op(self, other):
-        if not isinstance(other, (ndarray, numpy.ndarray, numpy.generic, int, float, complex)):
+        if not isinstance(other, (ndarray, numpy.ndarray, *SCALARS)):
             return NotImplemented
         if inplace:
             call(ufunc, (self, other), {"out": self})
@@ -130,7 +131,7 @@ class ndarray:
                 kind = "cupy" if isinstance(value, ndarray) else "numpy"
                 raise ValueError(f"non-scalar {kind}.ndarray cannot be used for fill")
             value = device(value, host_ok=True)
-        elif not isinstance(value, (numpy.generic, int, float, complex, bool)):
+        elif not isinstance(value, SCALARS):
             raise unsupported(value)
         self._a.fill(value)
 

@@ -20,7 +20,7 @@ import re
 import numpy
 
 from . import _api
-from ._array import device, ndarray, unsupported
+from ._array import SCALARS, device, ndarray, unsupported
 
 LIBNVRTC = "libnvrtc.so.12"
 FUNCTIONS = {"sqrt": numpy.sqrt, "sqrtf": numpy.sqrt, "exp": numpy.exp, "expf": numpy.exp,
@@ -112,7 +112,7 @@ class ElementwiseKernel:
         if len(args) not in (n_in, n_in + n_out):
             raise TypeError(f"Wrong number of arguments for {self.name!r}")
         for a in args:
-            if not isinstance(a, (ndarray, numpy.generic, int, float, complex, bool)):
+            if not isinstance(a, (ndarray, *SCALARS)):
                 raise unsupported(a)
         if not self.compiled:                     # CuPy compiles at the first call
             if _api.fault() == "no-nvrtc":
