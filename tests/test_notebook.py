@@ -13,15 +13,13 @@ import os
 import jupytext
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from conftest import CUPY, standin_env   # CUPY: None where CuPy cannot run (no CUDA device)
+from scripts.execute_notebook import NOTEBOOK, ROOT, TEXT
+from scripts.execute_notebook import execute as run_cells
 from tinyvae.vae import route
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-NOTEBOOKS = os.path.join(ROOT, "notebooks")
-NOTEBOOK, TEXT = (os.path.join(NOTEBOOKS, "handson" + ext) for ext in (".ipynb", ".py"))
 REGENERATE = "python scripts/execute_notebook.py"
 DRAWS = {"plt.show", "mosaic", "draw_model"}    # the calls that put a picture in a cell's output
 MAX_BYTES = 400_000                         # pictures at a modest dpi keep the file small
@@ -40,9 +38,7 @@ def execute(nb, monkeypatch):
     as Jupyter starts one there; CellExecutionError at the first cell that raises."""
     monkeypatch.setenv("TINYVAE_NOTEBOOK_QUICK", "1")
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
-    NotebookClient(nb, timeout=600, kernel_name="python3",
-                   resources={"metadata": {"path": NOTEBOOKS}}).execute()
-    return nb
+    return run_cells(nb, timeout=600)
 
 
 def draws(source):
