@@ -483,9 +483,7 @@ def test_check_and_tasks_use_the_settings_the_sweep_was_submitted_with(tmp_path)
             if k not in ("GRID", "SEEDS", "SEEDS_PER_TASK", "TRAIN_FLAGS")}
     base.update(PATH=f"{bin_}:{os.environ['PATH']}", SWEEP=str(sweep), PYTHON=sys.executable)
 
-    def submit(*args, **env):
-        return subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path, env={**base, **env})
+    submit = submitter(tmp_path, base)
 
     proc = submit(GRID="tiny.grid", SEEDS="4", SEEDS_PER_TASK="2", TRAIN_FLAGS="--steps 30")
     assert proc.returncode == 0, proc.stderr
@@ -515,9 +513,7 @@ def test_max_running_throttles_the_array(tmp_path):
            "PYTHON": sys.executable}
     env.pop("MAX_RUNNING", None)
 
-    def submit(*args, **more):
-        return subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
-                              text=True, timeout=60, cwd=tmp_path, env={**env, **more})
+    submit = submitter(tmp_path, env)
     proc = submit(MAX_RUNNING="five", SWEEP=str(tmp_path / "other"))
     assert proc.returncode == 2 and proc.stderr == (
         "grid.py: error: MAX_RUNNING must be a whole number of tasks, at least 1, got 'five'\n")
@@ -539,10 +535,16 @@ def tiny_sweep(tmp_path):
     env.update(PATH=f"{tmp_path / 'bin'}:{os.environ['PATH']}", SWEEP=str(sweep),
                PYTHON=sys.executable, GRID=str(tmp_path / "tiny.grid"), SEEDS="2")
 
+    return sweep, env, submitter(tmp_path, env)
+
+
+def submitter(tmp_path, env):
+    """submit(*args, **more): scripts/slurm/submit.sh run from tmp_path with env updated by
+    `more`; the finished process."""
     def submit(*args, **more):
         return subprocess.run([os.path.join(SLURM, "submit.sh"), *args], capture_output=True,
                               text=True, timeout=60, cwd=tmp_path, env={**env, **more})
-    return sweep, env, submit
+    return submit
 
 
 def test_flags_are_checked_at_submission_and_a_resubmission_may_replace_the_evaluations(
