@@ -2,14 +2,11 @@
 the CuPy stand-in, whose ElementwiseKernel evaluates the kernel's C body in C's types, on
 every machine; on the GPU where there is one. The kernel takes 1 - b1 and 1 - b2 from the
 host, computed as the NumPy path computes them, and brackets as adam_rule does."""
-import math
-
 import numpy
-import pytest
 
 from tinyvae import optim_fast
 from tinyvae.backend import to_numpy
-from tinyvae.optim import adam_rule
+from tinyvae.optim import Adam
 
 STEPS, ULPS = 200, 2
 B1, B2, LR, EPS = 0.9, 0.999, 1e-3, 1e-8
@@ -20,34 +17,29 @@ def ulps(a, b):
     return int(numpy.max(numpy.abs(a.astype(numpy.float64) - b) / numpy.spacing(numpy.abs(b))))
 
 
-def adam_runs(xp, update):
-    """(device, host) parameters after STEPS steps from the same start: `update` on the
-    device arrays, adam_rule on the host ones, with the same bias-corrected scalars."""
+def adam_runs(xp, device_adam):
+    """(device, host) {p, m, v} after STEPS steps from the same start: `device_adam` (an Adam
+    class) on device arrays, the plain Adam (adam_rule) on host ones; both take this step's
+    bias-corrected scalars from Adam.step."""
     rng = numpy.random.default_rng(5)
     start = rng.standard_normal(3000).astype(numpy.float32)
     # gradients of many sizes, so that eps_t and the (1 - b2) g^2 term both matter
     scale = (10.0 ** rng.integers(-6, 1, 3000)).astype(numpy.float32)
-    p, m, v = start.copy(), numpy.zeros_like(start), numpy.zeros_like(start)
-    dev = {k: xp.asarray(a) for k, a in (("p", p), ("m", m), ("v", v))}
-    for t in range(1, STEPS + 1):
+    host = Adam({"w": start.copy()}, lr=LR, beta1=B1, beta2=B2, eps=EPS)
+    dev = device_adam({"w": xp.asarray(start)}, lr=LR, beta1=B1, beta2=B2, eps=EPS)
+    for _ in range(STEPS):
         g = rng.standard_normal(3000).astype(numpy.float32) * scale
-        root2 = math.sqrt(1.0 - B2 ** t)
-        lr_t, eps_t = LR * root2 / (1.0 - B1 ** t), EPS * root2
-        adam_rule(p, g, m, v, B1, B2, lr_t, eps_t)
-        update(dev, xp.asarray(g), lr_t, eps_t)
-    assert numpy.abs(p - start).min() > 0                  # every parameter moved
-    return {k: to_numpy(a) for k, a in dev.items()}, {"p": p, "m": m, "v": v}
+        host.step({"w": g})
+        dev.step({"w": xp.asarray(g)})
+    assert numpy.abs(host.params["w"] - start).min() > 0      # every parameter moved
+    def arrays(adam):
+        return {k: to_numpy(a["w"]) for k, a in (("p", adam.params), ("m", adam.m),
+                                                  ("v", adam.v))}
+    return arrays(dev), arrays(host)
 
 
 def test_the_float32_kernel_stays_within_two_ulps_of_the_rule(device_xp):
-    fast = None
-
-    def update(dev, g, lr_t, eps_t):
-        nonlocal fast
-        params = {"w": dev["p"]}
-        fast = fast or optim_fast.FastUpdate(params)
-        fast(params, {"w": g}, {"w": dev["m"]}, {"w": dev["v"]}, B1, B2, lr_t, eps_t)
-    dev, host = adam_runs(device_xp, update)
+    dev, host = adam_runs(device_xp, optim_fast.FastAdam)
     for k in host:
         assert ulps(dev[k], host[k]) <= ULPS, k
 
@@ -61,8 +53,10 @@ def test_negative_control_the_old_kernel_drifts_hundreds_of_ulps(standin):
            v = b2 * v + (1 - b2) * g * g;
            p -= lr_t * m / (sqrt(v) + eps_t);""", "old_adam")
 
-    def update(dev, g, lr_t, eps_t):
-        f = numpy.float32
-        old(g, f(B1), f(B2), f(lr_t), f(eps_t), dev["p"], dev["m"], dev["v"])
-    dev, host = adam_runs(standin, update)
+    class OldKernelAdam(Adam):
+        def update(self, grads, lr_t, eps_t):
+            f = numpy.float32
+            old(grads["w"], f(self.beta1), f(self.beta2), f(lr_t), f(eps_t),
+                self.params["w"], self.m["w"], self.v["w"])
+    dev, host = adam_runs(standin, OldKernelAdam)
     assert ulps(dev["p"], host["p"]) > 100 * ULPS
