@@ -86,15 +86,16 @@ def parser():
 
 
 def parse_args(argv):
-    return parser().parse_args(negative_values_attached(argv))
+    p = parser()
+    return p.parse_args(negative_values_attached(argv, p))
 
 
-def negative_values_attached(argv):
+def negative_values_attached(argv, p):
     """`--kl-scale -1,1` read as `--kl-scale=-1,1`: argparse takes a word that begins with '-'
     for a flag unless it is one plain number, and says 'expected one argument'. The value then
     meets the flag's own check, which says what it accepts."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    takes_value = {s for action in parser()._actions if action.nargs is None
+    takes_value = {s for action in p._actions if action.nargs is None
                    for s in action.option_strings}
     attached = []
     for word in argv:
